@@ -1,0 +1,1 @@
+//! coffer-cli (being built)

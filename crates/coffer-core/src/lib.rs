@@ -1,0 +1,1 @@
+//! coffer-core (being built)

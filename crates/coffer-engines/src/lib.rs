@@ -1,0 +1,1 @@
+//! coffer-engines (being built)

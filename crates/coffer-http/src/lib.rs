@@ -1,0 +1,1 @@
+//! coffer-http (being built)

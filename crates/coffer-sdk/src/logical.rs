@@ -1,0 +1,186 @@
+//! The logical request and response: what a client asked and what a mount answered, free of
+//! any transport. HTTP, the CLI and tests all speak to the core in these terms.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// What a request does. HTTP maps GET to `Read` (or `List` with `?list=true`), POST/PUT to
+/// `Update`, PATCH to `Patch`, DELETE to `Delete` and LIST to `List`. `Create` is the ACL
+/// capability for writing a key that does not exist yet; backends that do not care treat it
+/// as `Update`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    Read,
+    List,
+    Create,
+    Update,
+    Patch,
+    Delete,
+}
+
+impl Operation {
+    /// The lowercase name Vault uses in audit entries and capability lists.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Read => "read",
+            Operation::List => "list",
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Patch => "patch",
+            Operation::Delete => "delete",
+        }
+    }
+
+    /// `Create` and `Update` both write.
+    pub fn is_write(self) -> bool {
+        matches!(
+            self,
+            Operation::Create | Operation::Update | Operation::Patch
+        )
+    }
+}
+
+/// Who is asking: the facts of the caller's token a backend may use. It never holds the token
+/// itself.
+#[derive(Debug, Clone, Default)]
+pub struct RequestAuth {
+    /// The token's accessor: safe to show and to log.
+    pub accessor: String,
+    /// A stable, non-reversible id of the token (a keyed hash), e.g. to scope a cubbyhole.
+    pub token_hash: String,
+    pub display_name: String,
+    pub policies: Vec<String>,
+    pub entity_id: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// One logical request, routed to a mount. Before routing `path` is the full API path (without
+/// `/v1/`); a backend receives it relative to its mount.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// A unique id, echoed as `request_id` and in audit entries.
+    pub id: String,
+    pub operation: Operation,
+    pub path: String,
+    /// The JSON body, merged with query parameters for reads and lists as Vault does.
+    pub data: Map<String, Value>,
+    /// The caller's token facts; `None` on unauthenticated paths.
+    pub auth: Option<Arc<RequestAuth>>,
+    /// The mount this request was routed to, e.g. `secret/` (empty before routing).
+    pub mount_point: String,
+    /// The mount's type, e.g. `kv`.
+    pub mount_type: String,
+    /// The mount's options (`version` for kv), as set by enable and tune.
+    pub mount_options: Arc<BTreeMap<String, String>>,
+    pub remote_addr: Option<String>,
+}
+
+impl Request {
+    /// A request with no body and no caller, as tests and internal callers start one.
+    pub fn new(operation: Operation, path: impl Into<String>) -> Self {
+        Request {
+            id: String::new(),
+            operation,
+            path: path.into(),
+            data: Map::new(),
+            auth: None,
+            mount_point: String::new(),
+            mount_type: String::new(),
+            mount_options: Arc::default(),
+            remote_addr: None,
+        }
+    }
+
+    /// Sets the body.
+    pub fn with_data(mut self, data: Map<String, Value>) -> Self {
+        self.data = data;
+        self
+    }
+
+    /// A string field of the body, if present and a string.
+    pub fn get_str(&self, field: &str) -> Option<&str> {
+        self.data.get(field).and_then(Value::as_str)
+    }
+}
+
+/// A lease on a secret a mount issued; core registers it and calls the mount back to renew or
+/// revoke it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Lease {
+    pub lease_id: String,
+    /// Seconds until expiry.
+    pub ttl: u64,
+    pub renewable: bool,
+}
+
+/// The result of a login, or the token facts a token path returns. A backend fills the policies
+/// and limits; core mints the token and fills `client_token` and `accessor`.
+#[derive(Clone, Default, Serialize)]
+pub struct Auth {
+    pub client_token: String,
+    pub accessor: String,
+    pub policies: Vec<String>,
+    pub token_policies: Vec<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub lease_duration: u64,
+    pub renewable: bool,
+    pub entity_id: String,
+    pub token_type: String,
+    pub orphan: bool,
+    pub num_uses: u64,
+}
+
+impl fmt::Debug for Auth {
+    /// The token is a credential: it is never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("client_token", &"[REDACTED]")
+            .field("accessor", &self.accessor)
+            .field("policies", &self.policies)
+            .field("lease_duration", &self.lease_duration)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a mount answered.
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    pub data: Option<Map<String, Value>>,
+    pub lease: Option<Lease>,
+    pub auth: Option<Auth>,
+    pub warnings: Vec<String>,
+    /// A status other than the default for the operation, as Vault's `logical.HTTPStatusCode`:
+    /// `sys/health` answers 429/501/503 with a body, kv-v2 answers 404 with the metadata of a
+    /// deleted version.
+    pub http_status: Option<u16>,
+}
+
+impl Response {
+    /// A response carrying `data`.
+    pub fn with_data(data: Map<String, Value>) -> Self {
+        Response {
+            data: Some(data),
+            ..Response::default()
+        }
+    }
+
+    /// A response carrying the fields of a serializable value, or an internal error if it does
+    /// not serialize to a JSON object.
+    pub fn from_serialize(value: &impl Serialize) -> Result<Self, crate::Error> {
+        match serde_json::to_value(value).map_err(crate::Error::internal)? {
+            Value::Object(map) => Ok(Response::with_data(map)),
+            _ => Err(crate::Error::internal("response is not a JSON object")),
+        }
+    }
+
+    /// Adds a warning shown to the client.
+    pub fn warn(mut self, warning: impl Into<String>) -> Self {
+        self.warnings.push(warning.into());
+        self
+    }
+}
