@@ -6,6 +6,7 @@
 //! engines and auth methods depend on it alone, so they cannot reach around the core.
 
 pub mod backend;
+pub mod duration;
 pub mod error;
 pub mod logical;
 pub mod storage;
