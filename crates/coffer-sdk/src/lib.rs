@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod duration;
 pub mod error;
+pub mod framework;
 pub mod logical;
 pub mod storage;
 
