@@ -1,0 +1,516 @@
+//! `Sqlite`: the embedded, durable default store (`storage "sqlite" { path = "DIR" }`).
+//!
+//! One table, `kv (key TEXT PRIMARY KEY, value BLOB)`, in `DIR/coffer.db`, in WAL mode with
+//! `synchronous=FULL`: a write is acknowledged only after its commit is fsynced, so it survives
+//! a crash or `kill -9`.
+//!
+//! **Writes** go to one dedicated writer thread that owns the only write connection. Each
+//! `apply` sends its batch over a channel and waits for an acknowledgement; the writer drains
+//! every batch waiting at that moment into ONE transaction (group commit), so concurrent writers
+//! share one fsync instead of queueing for one each. Each batch runs inside its own savepoint,
+//! so a batch that fails on its own fails alone; when the transaction or its commit fails, every
+//! batch in it gets `Error::Unavailable` and the writer carries on with the next group.
+//!
+//! **Reads** run on a small pool of read-only connections (one per core, at least two), on
+//! tokio's blocking threads (`spawn_blocking`): WAL readers never wait for the writer, and a
+//! blocking thread stays warm between calls, so a read costs one hand-off to a thread, as a
+//! channel to a dedicated reader thread would, without owning and sizing more threads. A
+//! semaphore hands out connections, so no blocking thread ever waits for one.
+//!
+//! Errors carry SQLite's own code and message (which never hold bound values), never a key
+//! or a value.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use tokio::sync::{oneshot, Semaphore};
+
+use crate::keys::{self, Child};
+use crate::{Error, Op, Store};
+
+/// The database file inside the configured directory.
+pub const DB_FILE: &str = "coffer.db";
+
+/// A SQLite store with group commit. Cheap to share behind an `Arc`; dropping it waits for the
+/// writer thread to finish the group it is committing.
+pub struct Sqlite {
+    writer: Option<mpsc::Sender<WriteReq>>,
+    writer_thread: Option<JoinHandle<()>>,
+    readers: Arc<ReadPool>,
+    stats: Arc<Stats>,
+    path: PathBuf,
+}
+
+impl Sqlite {
+    /// Opens (creating if missing) the store in directory `path`, in `path/coffer.db`.
+    pub fn open(path: &Path) -> Result<Sqlite, Error> {
+        create_private_dir(path)?;
+        let file = path.join(DB_FILE);
+        let created = !file.exists();
+        let writer_conn = open_writer(&file)?;
+        if created {
+            restrict_permissions(&file)?;
+            // Make the new file's directory entry durable, as SQLite itself does for its WAL.
+            fs::File::open(path)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_error("sync storage directory", &e))?;
+        }
+
+        let size = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 8);
+        let mut conns = Vec::with_capacity(size);
+        for _ in 0..size {
+            conns.push(open_reader(&file)?);
+        }
+        let readers = Arc::new(ReadPool {
+            file: file.clone(),
+            conns: Mutex::new(conns),
+            permits: Arc::new(Semaphore::new(size)),
+        });
+
+        let stats = Arc::new(Stats::default());
+        let (tx, rx) = mpsc::channel();
+        let thread_stats = stats.clone();
+        let writer_thread = std::thread::Builder::new()
+            .name("coffer-sqlite-writer".into())
+            .spawn(move || run_writer(writer_conn, rx, &thread_stats))
+            .map_err(|e| io_error("start the sqlite writer thread", &e))?;
+
+        tracing::info!(path = %file.display(), readers = size, "sqlite storage opened");
+        Ok(Sqlite {
+            writer: Some(tx),
+            writer_thread: Some(writer_thread),
+            readers,
+            stats,
+            path: file,
+        })
+    }
+
+    /// How many transactions the writer has committed. With concurrent writers this stays
+    /// below [`Sqlite::writes`]: that is the group commit at work.
+    pub fn commits(&self) -> u64 {
+        self.stats.commits.load(Ordering::Relaxed)
+    }
+
+    /// How many batches (`apply` calls) have been committed and acknowledged.
+    pub fn writes(&self) -> u64 {
+        self.stats.writes.load(Ordering::Relaxed)
+    }
+
+    /// The database file.
+    pub fn file(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
+    {
+        let permit = self
+            .readers
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Unavailable("sqlite read pool closed".into()))?;
+        let pool = self.readers.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            // The permit guarantees a free connection; a connection lost to a panic is
+            // replaced by a fresh one.
+            let conn = pool.lock().pop();
+            let mut conn = match conn {
+                Some(c) => c,
+                None => open_reader(&pool.file)?,
+            };
+            let result = f(&mut conn);
+            pool.lock().push(conn);
+            drop(permit);
+            result
+        })
+        .await;
+        match result {
+            Ok(r) => r,
+            Err(_) => Err(Error::Unavailable("sqlite read task failed".into())),
+        }
+    }
+}
+
+impl fmt::Debug for Sqlite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sqlite")
+            .field("path", &self.path)
+            .field("commits", &self.commits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Sqlite {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer loop once the queued groups are committed.
+        self.writer.take();
+        if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Sqlite {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT value FROM kv WHERE key = ?1")
+                .map_err(|e| sql_error("prepare get", &e))?;
+            stmt.query_row([&key], |row| Ok(blob(row.get_ref(0)?)))
+                .optional()
+                .map_err(|e| sql_error("get", &e))?
+                .transpose()
+        })
+        .await
+    }
+
+    async fn apply(&self, ops: Vec<Op>) -> Result<(), Error> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let writer = self
+            .writer
+            .as_ref()
+            .ok_or_else(|| Error::Unavailable("sqlite writer stopped".into()))?;
+        let (ack, done) = oneshot::channel();
+        writer
+            .send(WriteReq { ops, ack })
+            .map_err(|_| Error::Unavailable("sqlite writer stopped".into()))?;
+        // If this future is dropped now, the batch is still committed: it is already queued.
+        done.await
+            .map_err(|_| Error::Unavailable("sqlite writer stopped".into()))?
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        let prefix = prefix.to_owned();
+        self.read(move |conn| list_children(conn, &prefix)).await
+    }
+}
+
+/// One `apply` waiting for the writer.
+struct WriteReq {
+    ops: Vec<Op>,
+    ack: oneshot::Sender<Result<(), Error>>,
+}
+
+#[derive(Default)]
+struct Stats {
+    commits: AtomicU64,
+    writes: AtomicU64,
+}
+
+struct ReadPool {
+    file: PathBuf,
+    conns: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+impl ReadPool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        // Only push and pop happen under this lock: a poisoned one still holds a valid Vec.
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The writer loop: take one batch, drain whatever else is waiting (up to a bound, so one
+/// transaction stays small enough to commit quickly), commit them together, acknowledge all.
+fn run_writer(mut conn: Connection, rx: mpsc::Receiver<WriteReq>, stats: &Stats) {
+    let mut group: Vec<WriteReq> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut bytes = batch_bytes(&first.ops);
+        group.push(first);
+        while group.len() < MAX_GROUP_BATCHES && bytes < MAX_GROUP_BYTES {
+            match rx.try_recv() {
+                Ok(req) => {
+                    bytes += batch_bytes(&req.ops);
+                    group.push(req);
+                }
+                Err(_) => break,
+            }
+        }
+        match commit_group(&mut conn, &group) {
+            Ok(outcomes) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                for (req, outcome) in group.drain(..).zip(outcomes) {
+                    let result = outcome.map_err(|e| sql_error("write batch", &e));
+                    if result.is_ok() {
+                        stats.writes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = req.ack.send(result);
+                }
+            }
+            Err(e) => {
+                let error = sql_error("commit", &e);
+                tracing::error!(%error, batches = group.len(), "sqlite transaction failed");
+                let Error::Unavailable(message) = error else {
+                    unreachable!("sql_error only builds Unavailable")
+                };
+                for req in group.drain(..) {
+                    let _ = req.ack.send(Err(Error::Unavailable(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Runs `group` in one transaction, each batch in its own savepoint. `Ok` holds each batch's
+/// own outcome once the transaction has committed; `Err` means nothing was committed.
+fn commit_group(
+    conn: &mut Connection,
+    group: &[WriteReq],
+) -> Result<Vec<Result<(), rusqlite::Error>>, rusqlite::Error> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let mut outcomes = Vec::with_capacity(group.len());
+        for req in group {
+            if group.len() == 1 {
+                // Alone in the transaction: its failure is the transaction's.
+                apply_ops(conn, &req.ops)?;
+                outcomes.push(Ok(()));
+                continue;
+            }
+            conn.execute_batch("SAVEPOINT batch")?;
+            match apply_ops(conn, &req.ops) {
+                Ok(()) => {
+                    conn.execute_batch("RELEASE batch")?;
+                    outcomes.push(Ok(()));
+                }
+                // Some errors (full disk, I/O) make SQLite roll back the whole transaction:
+                // then no savepoint is left to return to, and the group fails whole.
+                Err(e) if conn.is_autocommit() => return Err(e),
+                Err(e) => {
+                    conn.execute_batch("ROLLBACK TO batch; RELEASE batch")?;
+                    outcomes.push(Err(e));
+                }
+            }
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok(outcomes)
+    })();
+    if result.is_err() && !conn.is_autocommit() {
+        // Leave the connection clean for the next group; a failed rollback leaves it to
+        // SQLite, which rolls back an open transaction on the next BEGIN's failure anyway.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
+}
+
+fn apply_ops(conn: &Connection, ops: &[Op]) -> Result<(), rusqlite::Error> {
+    for op in ops {
+        match op {
+            Op::Put(key, value) => {
+                conn.prepare_cached(
+                    "INSERT INTO kv (key, value) VALUES (?1, ?2) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(rusqlite::params![key, value])?;
+            }
+            Op::Delete(key) => {
+                conn.prepare_cached("DELETE FROM kv WHERE key = ?1")?
+                    .execute([key])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Lists the immediate children of `prefix` in one read transaction (one snapshot), walking
+/// the key index in order and jumping over each subdirectory's subtree with a new range query
+/// instead of reading every descendant.
+fn list_children(conn: &mut Connection, prefix: &str) -> Result<Vec<String>, Error> {
+    let upper = keys::upper_bound(prefix);
+    let tx = conn
+        .transaction()
+        .map_err(|e| sql_error("begin read", &e))?;
+    let mut out = Vec::new();
+    let mut from = prefix.to_owned();
+    loop {
+        let mut stmt = match upper {
+            Some(_) => {
+                tx.prepare_cached("SELECT key FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key")
+            }
+            None => tx.prepare_cached("SELECT key FROM kv WHERE key >= ?1 ORDER BY key"),
+        }
+        .map_err(|e| sql_error("prepare list", &e))?;
+        let mut rows = match &upper {
+            Some(u) => stmt.query(rusqlite::params![from, u]),
+            None => stmt.query([&from]),
+        }
+        .map_err(|e| sql_error("list", &e))?;
+        let mut next = None;
+        while let Some(row) = rows.next().map_err(|e| sql_error("list", &e))? {
+            let key = match row.get_ref(0).map_err(|e| sql_error("list", &e))? {
+                ValueRef::Text(t) => std::str::from_utf8(t)
+                    .map_err(|_| Error::Corrupt("sqlite key is not UTF-8".into()))?,
+                _ => return Err(Error::Corrupt("sqlite key is not text".into())),
+            };
+            match keys::child(prefix, key) {
+                Some(Child::Leaf(name)) => out.push(name.to_owned()),
+                Some(Child::Dir(dir)) => {
+                    out.push(dir.to_owned());
+                    next = Some(keys::after_subtree(prefix, dir));
+                    break;
+                }
+                None => {}
+            }
+        }
+        match next {
+            Some(n) => from = n,
+            None => break,
+        }
+    }
+    tx.finish().map_err(|e| sql_error("end read", &e))?;
+    Ok(out)
+}
+
+fn blob(v: ValueRef<'_>) -> Result<Vec<u8>, Error> {
+    match v {
+        ValueRef::Blob(b) => Ok(b.to_vec()),
+        _ => Err(Error::Corrupt("sqlite value is not a blob".into())),
+    }
+}
+
+fn open_writer(file: &Path) -> Result<Connection, Error> {
+    let conn = Connection::open(file).map_err(|e| sql_error("open", &e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| sql_error("set busy timeout", &e))?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
+        .map_err(|e| sql_error("enable WAL", &e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Unavailable(format!(
+            "sqlite refused WAL mode (journal_mode is {mode})"
+        )));
+    }
+    // FULL: fsync the WAL at every commit, so an acknowledged write survives power loss.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| sql_error("set synchronous", &e))?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| sql_error("read schema version", &e))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::Unavailable(format!(
+            "sqlite schema version {version} is newer than this binary's {SCHEMA_VERSION}"
+        )));
+    }
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL);
+         PRAGMA user_version = {SCHEMA_VERSION};"
+    ))
+    .map_err(|e| sql_error("create schema", &e))?;
+    Ok(conn)
+}
+
+fn open_reader(file: &Path) -> Result<Connection, Error> {
+    let conn = Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sql_error("open reader", &e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| sql_error("set busy timeout", &e))?;
+    // Read-write flags (a WAL reader may need to create the shared-memory file), but no
+    // statement on this connection may ever write.
+    conn.pragma_update(None, "query_only", true)
+        .map_err(|e| sql_error("set query_only", &e))?;
+    Ok(conn)
+}
+
+fn create_private_dir(path: &Path) -> Result<(), Error> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(path)
+        .map_err(|e| io_error("create storage directory", &e))
+}
+
+fn restrict_permissions(file: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The WAL and shared-memory files inherit the database file's mode.
+        fs::set_permissions(file, fs::Permissions::from_mode(0o600))
+            .map_err(|e| io_error("restrict database file permissions", &e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
+/// An error in SQLite's own words: its result code and message, which never contain bound
+/// parameters (keys, values). Other rusqlite errors are named by kind only.
+fn sql_error(what: &str, e: &rusqlite::Error) -> Error {
+    let detail = match e {
+        rusqlite::Error::SqliteFailure(code, Some(msg)) => {
+            format!("{:?} ({}): {msg}", code.code, code.extended_code)
+        }
+        rusqlite::Error::SqliteFailure(code, None) => {
+            format!("{:?} ({})", code.code, code.extended_code)
+        }
+        rusqlite::Error::QueryReturnedNoRows => "no rows".to_owned(),
+        rusqlite::Error::InvalidColumnType(..) | rusqlite::Error::FromSqlConversionFailure(..) => {
+            "unexpected column type".to_owned()
+        }
+        _ => "internal error".to_owned(),
+    };
+    Error::Unavailable(format!("sqlite {what}: {detail}"))
+}
+
+fn io_error(what: &str, e: &std::io::Error) -> Error {
+    Error::Unavailable(format!("sqlite {what}: {}", e.kind()))
+}
+
+fn batch_bytes(ops: &[Op]) -> usize {
+    ops.iter()
+        .map(|op| match op {
+            Op::Put(k, v) => k.len() + v.len(),
+            Op::Delete(k) => k.len(),
+        })
+        .sum()
+}
+
+/// The schema this code writes; `open` refuses a database from a newer binary.
+const SCHEMA_VERSION: i64 = 1;
+/// Bounds on one group commit: enough to absorb any realistic burst, small enough that the
+/// first writer of a group never waits long for the others' data to be written.
+const MAX_GROUP_BATCHES: usize = 1024;
+const MAX_GROUP_BYTES: usize = 32 << 20;
+/// How long a connection waits on a lock held by another process (a backup, `sqlite3`).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_passes_conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Sqlite::open(dir.path()).unwrap());
+        crate::conformance::run_all(store).await;
+    }
+}
