@@ -302,6 +302,10 @@ const MAX_CACHED_VALUE: usize = 64 << 10;
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use tokio::sync::{Notify, Semaphore};
+
     use super::*;
     use crate::{InMem, Sqlite};
 
@@ -315,6 +319,13 @@ mod tests {
     async fn cache_over_sqlite_passes_conformance() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(Arc::new(Sqlite::open(dir.path()).unwrap()), 1000);
+        crate::conformance::run_all(Arc::new(cache)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cache_over_dyn_store_passes_conformance() {
+        let inner: Arc<dyn Store> = Arc::new(InMem::new());
+        let cache: Cache = Cache::new(inner, 1000);
         crate::conformance::run_all(Arc::new(cache)).await;
     }
 
@@ -333,5 +344,249 @@ mod tests {
         cache.put("k", vec![1]).await.unwrap();
         assert_eq!(cache.get("k").await.unwrap(), Some(vec![1]));
         assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn hits_and_negative_lookups_do_not_reach_the_store() {
+        let inner = Arc::new(Gated::default());
+        let cache = Cache::new(inner.clone(), 100);
+        assert_eq!(cache.get("missing").await.unwrap(), None);
+        assert_eq!(cache.get("missing").await.unwrap(), None);
+        assert_eq!(
+            inner.gets(),
+            1,
+            "a known-missing key is answered from the cache"
+        );
+
+        cache.put("k", b"v".to_vec()).await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap(), Some(b"v".to_vec()));
+        assert_eq!(
+            inner.gets(),
+            1,
+            "a written value is answered from the cache"
+        );
+
+        cache.put("missing", b"now".to_vec()).await.unwrap();
+        assert_eq!(cache.get("missing").await.unwrap(), Some(b"now".to_vec()));
+        cache.delete("k").await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap(), None);
+        assert_eq!(
+            inner.gets(),
+            1,
+            "deletes are written through as negative entries"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalidate_rereads_a_change_made_behind_the_cache() {
+        let inner = Arc::new(InMem::new());
+        let cache = Cache::new(inner.clone(), 100);
+        cache.put("k", b"old".to_vec()).await.unwrap();
+        inner.put("k", b"new".to_vec()).await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap(), Some(b"old".to_vec()));
+        cache.invalidate("k");
+        assert_eq!(cache.get("k").await.unwrap(), Some(b"new".to_vec()));
+        inner.put("k", b"newer".to_vec()).await.unwrap();
+        cache.clear();
+        assert_eq!(cache.get("k").await.unwrap(), Some(b"newer".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn size_stays_bounded() {
+        let cache = Cache::new(Arc::new(InMem::new()), 64);
+        for i in 0..1000 {
+            cache.put(&format!("k{i}"), vec![1]).await.unwrap();
+            cache.get(&format!("m{i}")).await.unwrap();
+        }
+        assert!(cache.len() <= 64, "{} entries", cache.len());
+        assert!(
+            cache.len() >= 32,
+            "{} entries: the cache hardly caches",
+            cache.len()
+        );
+        for i in 0..1000 {
+            assert_eq!(cache.get(&format!("k{i}")).await.unwrap(), Some(vec![1]));
+        }
+    }
+
+    #[tokio::test]
+    async fn large_values_pass_through_uncached() {
+        let inner = Arc::new(Gated::default());
+        let cache = Cache::new(inner.clone(), 100);
+        let big = vec![9u8; MAX_CACHED_VALUE + 1];
+        cache.put("big", big.clone()).await.unwrap();
+        assert_eq!(cache.get("big").await.unwrap(), Some(big.clone()));
+        assert_eq!(cache.get("big").await.unwrap(), Some(big));
+        assert_eq!(inner.gets(), 2);
+        assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_apply_leaves_no_entry() {
+        let inner = Arc::new(Gated::default());
+        let cache = Cache::new(inner.clone(), 100);
+        cache.put("k", b"v1".to_vec()).await.unwrap();
+        inner.fail_applies.store(true, Ordering::SeqCst);
+        assert!(cache.put("k", b"v2".to_vec()).await.is_err());
+        assert_eq!(cache.get("k").await.unwrap(), Some(b"v1".to_vec()));
+        assert_eq!(inner.gets(), 1, "the failed write dropped the entry");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_miss_never_overwrites_a_newer_write() {
+        // A reader fetches v1 from the store and stalls; a write of v2 completes; the reader
+        // then must not put v1 into the cache.
+        let inner = Arc::new(Gated::default());
+        inner.gate_get("k");
+        let cache = Arc::new(Cache::new(inner.clone(), 100));
+        inner.plain.put("k", b"v1".to_vec()).await.unwrap();
+        let reader = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.get("k").await.unwrap() }
+        });
+        inner.reached.notified().await;
+        cache.put("k", b"v2".to_vec()).await.unwrap();
+        inner.release.add_permits(1);
+        assert_eq!(reader.await.unwrap(), Some(b"v1".to_vec()));
+        assert_eq!(cache.get("k").await.unwrap(), Some(b"v2".to_vec()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn overlapping_writes_to_one_key_leave_no_stale_entry() {
+        // Write A reaches the store first but finishes last: the cache cannot know which of
+        // two overlapping writes the store kept, so neither may fill it.
+        let inner = Arc::new(Gated::default());
+        inner.gate_apply(b"A");
+        let cache = Arc::new(Cache::new(inner.clone(), 100));
+        let a = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.put("k", b"A".to_vec()).await.unwrap() }
+        });
+        inner.reached.notified().await;
+        cache.put("k", b"B".to_vec()).await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap(), Some(b"B".to_vec()));
+        inner.release.add_permits(1);
+        a.await.unwrap();
+        assert_eq!(inner.plain.get("k").await.unwrap(), Some(b"B".to_vec()));
+        assert_eq!(
+            cache.get("k").await.unwrap(),
+            Some(b"B".to_vec()),
+            "stale entry"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_readers_and_writers_converge_on_the_store() {
+        let inner = Arc::new(InMem::new());
+        let cache = Arc::new(Cache::new(inner.clone(), 8));
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..8u8 {
+            let cache = cache.clone();
+            tasks.spawn(async move {
+                for i in 0..300u32 {
+                    let key = format!("k{}", (i * 7 + u32::from(t)) % 12);
+                    match (i + u32::from(t)) % 4 {
+                        0 => cache.put(&key, vec![t, i as u8]).await.unwrap(),
+                        1 => cache.delete(&key).await.unwrap(),
+                        _ => {
+                            cache.get(&key).await.unwrap();
+                        }
+                    }
+                }
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap();
+        }
+        for k in 0..12 {
+            let key = format!("k{k}");
+            assert_eq!(
+                cache.get(&key).await.unwrap(),
+                inner.get(&key).await.unwrap(),
+                "{key}"
+            );
+        }
+    }
+
+    /// An `InMem` that counts reads, can fail writes, and can stall one read (after reading)
+    /// or one write (after applying) until released.
+    struct Gated {
+        plain: InMem,
+        gets: AtomicUsize,
+        fail_applies: AtomicBool,
+        gated_get: std::sync::Mutex<Option<String>>,
+        gated_apply: std::sync::Mutex<Option<Vec<u8>>>,
+        reached: Notify,
+        release: Semaphore,
+    }
+
+    impl Default for Gated {
+        fn default() -> Gated {
+            Gated {
+                plain: InMem::new(),
+                gets: AtomicUsize::new(0),
+                fail_applies: AtomicBool::new(false),
+                gated_get: Default::default(),
+                gated_apply: Default::default(),
+                reached: Notify::new(),
+                release: Semaphore::new(0),
+            }
+        }
+    }
+
+    impl Gated {
+        fn gets(&self) -> usize {
+            self.gets.load(Ordering::SeqCst)
+        }
+        fn gate_get(&self, key: &str) {
+            *self.gated_get.lock().unwrap() = Some(key.to_owned());
+        }
+        fn gate_apply(&self, value: &[u8]) {
+            *self.gated_apply.lock().unwrap() = Some(value.to_vec());
+        }
+        async fn stall(&self) {
+            self.reached.notify_one();
+            self.release.acquire().await.unwrap().forget();
+        }
+    }
+
+    #[async_trait]
+    impl Store for Gated {
+        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            let value = self.plain.get(key).await;
+            let gated = self
+                .gated_get
+                .lock()
+                .unwrap()
+                .take_if(|k| k == key)
+                .is_some();
+            if gated {
+                self.stall().await;
+            }
+            value
+        }
+
+        async fn apply(&self, ops: Vec<Op>) -> Result<(), Error> {
+            if self.fail_applies.load(Ordering::SeqCst) {
+                return Err(Error::Unavailable("injected".into()));
+            }
+            let gated = {
+                let mut g = self.gated_apply.lock().unwrap();
+                let hit = ops
+                    .iter()
+                    .any(|op| matches!(op, Op::Put(_, v) if Some(v) == g.as_ref()));
+                hit && g.take().is_some()
+            };
+            self.plain.apply(ops).await?;
+            if gated {
+                self.stall().await;
+            }
+            Ok(())
+        }
+
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+            self.plain.list(prefix).await
+        }
     }
 }

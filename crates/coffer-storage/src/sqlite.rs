@@ -54,15 +54,14 @@ impl Sqlite {
     pub fn open(path: &Path) -> Result<Sqlite, Error> {
         create_private_dir(path)?;
         let file = path.join(DB_FILE);
-        let created = !file.exists();
-        let writer_conn = open_writer(&file)?;
-        if created {
-            restrict_permissions(&file)?;
+        if !file.exists() {
+            create_private_file(&file)?;
             // Make the new file's directory entry durable, as SQLite itself does for its WAL.
             fs::File::open(path)
                 .and_then(|d| d.sync_all())
                 .map_err(|e| io_error("sync storage directory", &e))?;
         }
+        let writer_conn = open_writer(&file)?;
 
         let size = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -449,17 +448,20 @@ fn create_private_dir(path: &Path) -> Result<(), Error> {
         .map_err(|e| io_error("create storage directory", &e))
 }
 
-fn restrict_permissions(file: &Path) -> Result<(), Error> {
+/// Creates the empty database file readable by its owner only (an empty file is an empty
+/// SQLite database); SQLite gives the WAL and shared-memory files the same mode.
+fn create_private_file(file: &Path) -> Result<(), Error> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        // The WAL and shared-memory files inherit the database file's mode.
-        fs::set_permissions(file, fs::Permissions::from_mode(0o600))
-            .map_err(|e| io_error("restrict database file permissions", &e))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
-    #[cfg(not(unix))]
-    let _ = file;
-    Ok(())
+    options
+        .open(file)
+        .map(drop)
+        .map_err(|e| io_error("create database file", &e))
 }
 
 /// An error in SQLite's own words: its result code and message, which never contain bound
@@ -505,6 +507,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -513,4 +518,267 @@ mod tests {
         let store = Arc::new(Sqlite::open(dir.path()).unwrap());
         crate::conformance::run_all(store).await;
     }
+
+    #[tokio::test]
+    async fn data_persists_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/data");
+        {
+            let store = Sqlite::open(&path).unwrap();
+            store.put("a/b", b"one".to_vec()).await.unwrap();
+            store.put("a/c/d", vec![0, 255]).await.unwrap();
+            store.put("gone", b"x".to_vec()).await.unwrap();
+            store.delete("gone").await.unwrap();
+        }
+        assert!(path.join(DB_FILE).is_file());
+        let store = Sqlite::open(&path).unwrap();
+        assert_eq!(store.get("a/b").await.unwrap(), Some(b"one".to_vec()));
+        assert_eq!(store.get("a/c/d").await.unwrap(), Some(vec![0, 255]));
+        assert_eq!(store.get("gone").await.unwrap(), None);
+        assert_eq!(store.list("a/").await.unwrap(), vec!["b", "c/"]);
+    }
+
+    #[tokio::test]
+    async fn uncheckpointed_wal_is_read_on_reopen() {
+        // Leak the first store without closing it: its writes sit in the WAL only, as after
+        // a crash, and a new store must still read them.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::open(dir.path()).unwrap();
+        store.put("k", b"v".to_vec()).await.unwrap();
+        assert!(dir.path().join("coffer.db-wal").metadata().unwrap().len() > 0);
+        std::mem::forget(store);
+        let reopened = Sqlite::open(dir.path()).unwrap();
+        assert_eq!(reopened.get("k").await.unwrap(), Some(b"v".to_vec()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_puts_share_commits() {
+        const TASKS: usize = 64;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Sqlite::open(dir.path()).unwrap());
+        let start = Arc::new(tokio::sync::Barrier::new(TASKS));
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..TASKS {
+            let (store, start) = (store.clone(), start.clone());
+            tasks.spawn(async move {
+                start.wait().await;
+                store.put(&format!("g/{t}"), vec![t as u8]).await.unwrap();
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap();
+        }
+        assert_eq!(store.writes(), TASKS as u64);
+        assert!(
+            store.commits() < TASKS as u64,
+            "{} commits for {TASKS} writes: no grouping",
+            store.commits()
+        );
+        assert_eq!(store.list("g/").await.unwrap().len(), TASKS);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_batch_fails_alone_and_the_store_keeps_working() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Sqlite::open(dir.path()).unwrap());
+        poison(dir.path(), "ABORT");
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..32 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let key = if t % 8 == 0 {
+                    format!("poison/{t}")
+                } else {
+                    format!("ok/{t}")
+                };
+                (key.clone(), store.put(&key, b"SECRET-VALUE".to_vec()).await)
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            let (key, result) = r.unwrap();
+            if key.starts_with("poison/") {
+                let Err(Error::Unavailable(msg)) = result else {
+                    panic!("{key}: poisoned batch did not fail with Unavailable: {result:?}");
+                };
+                assert!(!msg.contains("SECRET"), "error leaks the value: {msg}");
+                assert!(!msg.contains("poison/"), "error leaks the key: {msg}");
+                assert_eq!(store.get(&key).await.unwrap(), None);
+            } else {
+                result.unwrap();
+                assert_eq!(
+                    store.get(&key).await.unwrap(),
+                    Some(b"SECRET-VALUE".to_vec())
+                );
+            }
+        }
+        store.put("after", b"ok".to_vec()).await.unwrap();
+        assert_eq!(store.get("after").await.unwrap(), Some(b"ok".to_vec()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_transaction_fails_every_batch_in_it() {
+        // RAISE(ROLLBACK) ends the whole transaction, as a full disk or I/O error would: every
+        // batch grouped with the poisoned one must fail, and none may be half-written.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Sqlite::open(dir.path()).unwrap());
+        poison(dir.path(), "ROLLBACK");
+        let start = Arc::new(tokio::sync::Barrier::new(32));
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..32 {
+            let (store, start) = (store.clone(), start.clone());
+            tasks.spawn(async move {
+                let key = if t == 5 {
+                    "poison/x".to_owned()
+                } else {
+                    format!("ok/{t}")
+                };
+                start.wait().await;
+                let ops = vec![
+                    Op::Put(key.clone(), vec![1]),
+                    Op::Put(format!("{key}/2"), vec![2]),
+                ];
+                (key, store.apply(ops).await)
+            });
+        }
+        let mut failed = 0;
+        while let Some(r) = tasks.join_next().await {
+            let (key, result) = r.unwrap();
+            let stored = store.get(&key).await.unwrap().is_some();
+            let stored2 = store.get(&format!("{key}/2")).await.unwrap().is_some();
+            assert_eq!(stored, stored2, "{key}: batch half-applied");
+            match result {
+                Ok(()) => assert!(stored, "{key}: acknowledged but not stored"),
+                Err(Error::Unavailable(_)) => {
+                    failed += 1;
+                    assert!(!stored, "{key}: failed but stored");
+                }
+                Err(e) => panic!("{key}: unexpected error {e}"),
+            }
+        }
+        assert!(failed >= 1);
+        store.put("after", b"ok".to_vec()).await.unwrap();
+        assert_eq!(store.get("after").await.unwrap(), Some(b"ok".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_apply_is_still_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::open(dir.path()).unwrap();
+        // Polled once (the batch is queued), then dropped before the acknowledgement.
+        let _ = tokio::time::timeout(Duration::ZERO, store.put("dropped", vec![7])).await;
+        // The writer is first in, first out: once a later write is acked, the first is in.
+        store.put("later", vec![8]).await.unwrap();
+        assert_eq!(store.get("dropped").await.unwrap(), Some(vec![7]));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let store = Sqlite::open(&path).unwrap();
+        store.put("k", vec![1]).await.unwrap();
+        let mode = |p: &Path| p.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o700);
+        assert_eq!(mode(&path.join(DB_FILE)), 0o600);
+        assert_eq!(mode(&path.join("coffer.db-wal")), 0o600);
+    }
+
+    #[tokio::test]
+    async fn list_with_a_huge_subtree_and_many_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::open(dir.path()).unwrap();
+        let mut ops: Vec<Op> = (0..5000)
+            .map(|i| Op::Put(format!("p/big/{i:05}/x"), vec![]))
+            .collect();
+        ops.extend((0..100).map(|i| Op::Put(format!("p/leaf{i:03}"), vec![])));
+        ops.push(Op::Put("p/zz/a".into(), vec![]));
+        store.apply(ops).await.unwrap();
+        let listed = store.list("p/").await.unwrap();
+        assert_eq!(listed.len(), 102);
+        assert_eq!(listed[0], "big/");
+        assert_eq!(listed[1], "leaf000");
+        assert_eq!(listed[101], "zz/");
+        assert_eq!(store.list("p/big/").await.unwrap().len(), 5000);
+    }
+
+    #[test]
+    fn acknowledged_writes_survive_kill_9() {
+        // Runs this test binary again as a child that writes keys and prints each one once
+        // its put returned, then SIGKILLs it mid-stream: every printed key must be there.
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sqlite::tests::crash_child",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(CRASH_DIR_ENV, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut acked = Vec::new();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            if let Some(key) = line.strip_prefix("ACK ") {
+                acked.push(key.to_owned());
+                if acked.len() == 300 {
+                    child.kill().unwrap();
+                    break;
+                }
+            }
+        }
+        child.wait().unwrap();
+        assert_eq!(acked.len(), 300, "the child stopped early");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let store = Sqlite::open(dir.path()).unwrap();
+            for key in &acked {
+                assert_eq!(
+                    store.get(key).await.unwrap(),
+                    Some(key.as_bytes().to_vec()),
+                    "acknowledged {key} lost"
+                );
+            }
+        });
+    }
+
+    #[test]
+    #[ignore = "the child half of acknowledged_writes_survive_kill_9"]
+    fn crash_child() {
+        let Some(dir) = std::env::var_os(CRASH_DIR_ENV) else {
+            return;
+        };
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let store = Arc::new(Sqlite::open(Path::new(&dir)).unwrap());
+            let mut tasks = tokio::task::JoinSet::new();
+            for t in 0..8 {
+                let store = store.clone();
+                tasks.spawn(async move {
+                    for i in 0.. {
+                        let key = format!("crash/{t}/{i}");
+                        store.put(&key, key.as_bytes().to_vec()).await.unwrap();
+                        println!("ACK {key}");
+                    }
+                });
+            }
+            while tasks.join_next().await.is_some() {}
+        });
+    }
+
+    /// Installs a trigger that makes any insert under `poison/` fail with `RAISE(action)`.
+    fn poison(dir: &Path, action: &str) {
+        let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TRIGGER poison BEFORE INSERT ON kv WHEN NEW.key LIKE 'poison/%' \
+             BEGIN SELECT RAISE({action}, 'poisoned batch'); END;"
+        ))
+        .unwrap();
+    }
+
+    const CRASH_DIR_ENV: &str = "COFFER_STORAGE_CRASH_DIR";
 }
