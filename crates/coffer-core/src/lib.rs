@@ -1,2 +1,3 @@
 //! coffer-core (being built)
 pub mod barrier;
+pub mod seal;

@@ -23,10 +23,12 @@ use arc_swap::ArcSwapOption;
 use chrono::{DateTime, Utc};
 use coffer_storage::{Op, Store};
 
+pub(crate) use aes_gcm::Cipher;
 pub use error::Error;
 pub use key::{Key, KEY_LEN};
 use keyring::Keyring;
 pub use keyring::KEYRING_PATH;
+pub(crate) use keyring::ROOT_TERM;
 
 /// The state of one key term, as `sys/key-status` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
