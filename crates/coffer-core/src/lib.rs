@@ -1,3 +1,18 @@
-//! coffer-core (being built)
+//! The vault core: the barrier (encryption of everything stored), the seal (Shamir-split
+//! unseal key), the mount table and router, the token and policy stores, the system backend,
+//! and the request pipeline that ties them together.
+//!
+//! It knows nothing of HTTP; engines and auth methods reach it only through the sdk's
+//! `Backend` and `Storage` traits.
+
 pub mod barrier;
+mod core;
+pub mod mount;
+pub mod policy;
 pub mod seal;
+mod sys;
+pub mod token;
+mod view;
+
+pub use crate::core::{Core, CoreConfig, InitResult, Unsealed};
+pub use crate::view::BarrierView;

@@ -1,0 +1,8 @@
+//! ACL policies: HCL `path "..." { capabilities = [...] }` rules, compiled once per policy set
+//! into an `Acl` and cached, so the per-request check is a lookup and never a parse.
+
+mod acl;
+mod store;
+
+pub use acl::{Acl, Capabilities};
+pub use store::PolicyStore;

@@ -1,0 +1,337 @@
+//! The system backend (`sys/`): mounts, auth mounts, policies, the barrier key, and the internal
+//! UI mount lookup the bao CLI relies on. The seal endpoints (`seal-status`, `health`, `init`,
+//! `unseal`, `seal`, `leader`) answer even while sealed and are served by the HTTP layer
+//! straight from `Core`.
+
+use std::collections::BTreeMap;
+
+use chrono::SecondsFormat;
+use coffer_sdk::{duration, Error, Operation, Request, Response, SpecialPaths};
+use serde_json::{json, Map, Value};
+
+use crate::core::{Core, Unsealed};
+use crate::mount::{MountConfig, Table};
+
+/// The sys paths that need `sudo`, as OpenBao's system backend declares them.
+pub fn special_paths() -> SpecialPaths {
+    SpecialPaths {
+        unauthenticated: Vec::new(),
+        root: [
+            "auth/*",
+            "remount",
+            "audit",
+            "audit/*",
+            "raw",
+            "raw/*",
+            "rotate",
+            "rotate/*",
+            "seal",
+            "step-down",
+            "config/*",
+            "leases/revoke-prefix/*",
+            "leases/revoke-force/*",
+        ]
+        .map(String::from)
+        .to_vec(),
+    }
+}
+
+/// Serves a request under `sys/`; `req.path` is relative to it.
+pub async fn handle(
+    core: &Core,
+    state: &Unsealed,
+    req: Request,
+) -> Result<Option<Response>, Error> {
+    let op = req.operation;
+    let path = req.path.clone();
+    let read = op == Operation::Read;
+    let write = matches!(op, Operation::Create | Operation::Update);
+    let (head, rest) = match path.split_once('/') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path.as_str(), None),
+    };
+    match (head, rest) {
+        ("mounts", None) if read => Ok(Some(list_mounts(state, Table::Secrets))),
+        ("auth", None) if read => Ok(Some(list_mounts(state, Table::Auth))),
+        ("mounts" | "auth", Some(rest)) => {
+            let table = if head == "mounts" {
+                Table::Secrets
+            } else {
+                Table::Auth
+            };
+            mount_path(core, state, table, rest, &req).await
+        }
+        ("policy", None) if read || op == Operation::List => {
+            let names = state.policies.list().await?;
+            Ok(Some(data(json!({ "keys": names, "policies": names }))))
+        }
+        ("policies", Some("acl")) | ("policies", Some("acl/")) if read || op == Operation::List => {
+            let names = state.policies.list().await?;
+            Ok(Some(data(json!({ "keys": names, "policies": names }))))
+        }
+        ("policy", Some(name)) => policy(state, name, &req, "rules").await,
+        ("policies", Some(rest)) if rest.starts_with("acl/") => {
+            policy(state, &rest["acl/".len()..], &req, "policy").await
+        }
+        ("key-status", None) if read => {
+            let status = core.barrier().key_status()?;
+            Ok(Some(data(json!({
+                "term": status.term,
+                "install_time": status.install_time.to_rfc3339_opts(SecondsFormat::Nanos, true),
+                "encryptions": status.encryptions,
+            }))))
+        }
+        ("rotate", None) if write => {
+            core.barrier().rotate().await?;
+            tracing::info!("barrier key rotated");
+            Ok(None)
+        }
+        ("internal", Some(rest)) if read && rest.starts_with("ui/mounts") => {
+            ui_mounts(state, rest["ui/mounts".len()..].trim_start_matches('/'))
+        }
+        ("capabilities-self" | "capabilities", None) if write => capabilities(state, &req).await,
+        (
+            "mounts" | "auth" | "policy" | "policies" | "key-status" | "rotate" | "capabilities"
+            | "capabilities-self",
+            _,
+        ) => Err(Error::UnsupportedOperation),
+        _ => Err(Error::UnsupportedPath(format!("sys/{path}"))),
+    }
+}
+
+/// `sys/mounts/<path>` (enable, read, disable) and `sys/mounts/<path>/tune`; likewise for auth.
+async fn mount_path(
+    core: &Core,
+    state: &Unsealed,
+    table: Table,
+    rest: &str,
+    req: &Request,
+) -> Result<Option<Response>, Error> {
+    let op = req.operation;
+    if let Some(mount) = rest.strip_suffix("/tune") {
+        let route_path = format!("{}{}/", table.route_prefix(), mount.trim_matches('/'));
+        return match op {
+            Operation::Read => {
+                let router = state.router.load();
+                let route = router.get(&route_path).ok_or_else(|| {
+                    Error::invalid(format!("cannot fetch sysview for path {route_path:?}"))
+                })?;
+                Ok(Some(tune_view(core, &route.entry)))
+            }
+            Operation::Create | Operation::Update => {
+                let data = req.data.clone();
+                core.tune_mount(&route_path, move |entry| apply_tune(entry, &data))
+                    .await?;
+                Ok(None)
+            }
+            _ => Err(Error::UnsupportedOperation),
+        };
+    }
+    match op {
+        Operation::Read => {
+            let route_path = format!("{}{}/", table.route_prefix(), rest.trim_matches('/'));
+            let router = state.router.load();
+            let route = router
+                .get(&route_path)
+                .ok_or_else(|| Error::invalid(format!("No secret engine mount at {rest}")))?;
+            Ok(Some(data(route.entry.to_json())))
+        }
+        Operation::Create | Operation::Update => {
+            let mount_type = req
+                .get_str("type")
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| Error::invalid("backend type must be specified as a string"))?;
+            let description = req.get_str("description").unwrap_or_default();
+            let mut config = MountConfig::default();
+            if let Some(Value::Object(c)) = req.data.get("config") {
+                apply_ttls(&mut config, c)?;
+            }
+            let options = string_map(req.data.get("options"))?;
+            core.enable_mount(table, rest, mount_type, description, config, options)
+                .await?;
+            Ok(None)
+        }
+        Operation::Delete => {
+            core.disable_mount(table, rest).await?;
+            Ok(None)
+        }
+        _ => Err(Error::UnsupportedOperation),
+    }
+}
+
+fn list_mounts(state: &Unsealed, table: Table) -> Response {
+    let router = state.router.load();
+    let mounts: Map<String, Value> = router
+        .iter()
+        .filter(|r| r.entry.table == table)
+        .map(|r| (r.entry.path.clone(), r.entry.to_json()))
+        .collect();
+    Response::with_data(mounts)
+}
+
+fn tune_view(core: &Core, entry: &crate::mount::MountEntry) -> Response {
+    let or_default = |v: u64, d: u64| if v == 0 { d } else { v };
+    let mut out = json!({
+        "description": entry.description,
+        "default_lease_ttl": or_default(entry.config.default_lease_ttl, core.default_lease_ttl()),
+        "max_lease_ttl": or_default(entry.config.max_lease_ttl, core.max_lease_ttl()),
+        "force_no_cache": entry.config.force_no_cache,
+    });
+    if !entry.options.is_empty() {
+        out["options"] = json!(entry.options);
+    }
+    data(out)
+}
+
+fn apply_tune(
+    entry: &mut crate::mount::MountEntry,
+    data: &Map<String, Value>,
+) -> Result<(), Error> {
+    apply_ttls(&mut entry.config, data)?;
+    if let Some(description) = data.get("description").and_then(Value::as_str) {
+        entry.description = description.to_owned();
+    }
+    for (k, v) in string_map(data.get("options"))? {
+        if k == "version" && entry.options.get("version").is_some_and(|cur| *cur > v) {
+            return Err(Error::invalid("cannot downgrade mount from version 2"));
+        }
+        entry.options.insert(k, v);
+    }
+    Ok(())
+}
+
+fn apply_ttls(config: &mut MountConfig, data: &Map<String, Value>) -> Result<(), Error> {
+    for (field, slot) in [
+        ("default_lease_ttl", &mut config.default_lease_ttl),
+        ("max_lease_ttl", &mut config.max_lease_ttl),
+    ] {
+        match data.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s == "system" => *slot = 0,
+            Some(v) => *slot = duration::parse_seconds(v)?,
+        }
+    }
+    if config.max_lease_ttl > 0 && config.default_lease_ttl > config.max_lease_ttl {
+        return Err(Error::invalid(
+            "backend max lease TTL cannot be less than backend default lease TTL",
+        ));
+    }
+    Ok(())
+}
+
+async fn policy(
+    state: &Unsealed,
+    name: &str,
+    req: &Request,
+    text_field: &str,
+) -> Result<Option<Response>, Error> {
+    match req.operation {
+        Operation::Read => {
+            let text = state.policies.get(name).await?.ok_or(Error::NotFound)?;
+            let name = name.to_lowercase();
+            let mut out = json!({ "name": name, text_field: text });
+            if text_field == "rules" {
+                out["policy"] = json!(text);
+            }
+            Ok(Some(data(out)))
+        }
+        Operation::Create | Operation::Update => {
+            let text = req
+                .get_str("policy")
+                .or_else(|| req.get_str("rules"))
+                .ok_or_else(|| Error::invalid("'policy' parameter not supplied or empty"))?;
+            state.policies.put(name, text).await?;
+            Ok(None)
+        }
+        Operation::Delete => {
+            state.policies.delete(name).await?;
+            Ok(None)
+        }
+        _ => Err(Error::UnsupportedOperation),
+    }
+}
+
+/// `sys/capabilities-self` and `sys/capabilities`: what the caller's (or a given) token may do.
+async fn capabilities(state: &Unsealed, req: &Request) -> Result<Option<Response>, Error> {
+    let policies = match req.get_str("token") {
+        Some(token) if req.path == "capabilities" => state
+            .tokens
+            .lookup(token)
+            .await?
+            .ok_or_else(|| Error::invalid("invalid token"))?
+            .entry
+            .policies
+            .clone(),
+        _ => req
+            .auth
+            .as_ref()
+            .map(|a| a.policies.clone())
+            .ok_or(Error::PermissionDenied)?,
+    };
+    let acl = state.policies.acl(&policies).await?;
+    let mut paths = crate::token::string_list(req.data.get("paths"))?;
+    if let Some(path) = req.get_str("path") {
+        paths.push(path.to_owned());
+    }
+    let mut out = Map::new();
+    for path in &paths {
+        let caps = acl.capabilities(path.trim_start_matches('/'));
+        let names = if caps == Default::default() {
+            vec!["deny"]
+        } else {
+            caps.names()
+        };
+        out.insert(path.clone(), json!(names));
+    }
+    if paths.len() == 1 {
+        out.insert("capabilities".into(), out[&paths[0]].clone());
+    }
+    Ok(Some(Response::with_data(out)))
+}
+
+/// `sys/internal/ui/mounts[/<path>]`: the mount serving a path, as the bao CLI's kv commands ask.
+fn ui_mounts(state: &Unsealed, path: &str) -> Result<Option<Response>, Error> {
+    let router = state.router.load();
+    if path.is_empty() {
+        let mut secret = Map::new();
+        let mut auth = Map::new();
+        for route in router.iter() {
+            let target = if route.entry.table == Table::Auth {
+                &mut auth
+            } else {
+                &mut secret
+            };
+            target.insert(route.entry.path.clone(), route.entry.to_json());
+        }
+        return Ok(Some(data(json!({ "secret": secret, "auth": auth }))));
+    }
+    let (route, _) = router
+        .find(path)
+        .ok_or_else(|| Error::invalid(format!("Preflight capability check returned 403, please ensure client's policies grant access to path \"{path}/\"")))?;
+    let mut out = route.entry.to_json();
+    out["path"] = json!(route.path);
+    Ok(Some(data(out)))
+}
+
+fn data(value: Value) -> Response {
+    match value {
+        Value::Object(map) => Response::with_data(map),
+        _ => Response::default(),
+    }
+}
+
+fn string_map(value: Option<&Value>) -> Result<BTreeMap<String, String>, Error> {
+    match value {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                Value::Number(n) => Ok((k.clone(), n.to_string())),
+                Value::Bool(b) => Ok((k.clone(), b.to_string())),
+                _ => Err(Error::invalid(format!("option {k:?} must be a string"))),
+            })
+            .collect(),
+        Some(_) => Err(Error::invalid("options must be a map")),
+    }
+}

@@ -1,0 +1,43 @@
+//! OpenBao's JSON envelope around a logical response.
+
+use coffer_sdk::Response;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    request_id: &'a str,
+    lease_id: &'a str,
+    renewable: bool,
+    lease_duration: u64,
+    data: Option<&'a Map<String, Value>>,
+    wrap_info: Option<()>,
+    warnings: Option<&'a [String]>,
+    auth: Option<&'a coffer_sdk::Auth>,
+}
+
+/// The envelope as bytes. For `sys/` paths the data fields are also copied to the top level,
+/// as OpenBao does for its legacy clients.
+pub fn to_json(request_id: &str, resp: &Response, sys_path: bool) -> Vec<u8> {
+    let lease = resp.lease.as_ref();
+    let envelope = Envelope {
+        request_id,
+        lease_id: lease.map_or("", |l| l.lease_id.as_str()),
+        renewable: lease.is_some_and(|l| l.renewable),
+        lease_duration: lease.map_or(0, |l| l.ttl),
+        data: resp.data.as_ref(),
+        wrap_info: None,
+        warnings: (!resp.warnings.is_empty()).then_some(resp.warnings.as_slice()),
+        auth: resp.auth.as_ref(),
+    };
+    if sys_path {
+        if let Some(data) = &resp.data {
+            let mut top = data.clone();
+            if let Ok(Value::Object(env)) = serde_json::to_value(&envelope) {
+                top.extend(env);
+            }
+            return serde_json::to_vec(&top).unwrap_or_default();
+        }
+    }
+    serde_json::to_vec(&envelope).unwrap_or_default()
+}
