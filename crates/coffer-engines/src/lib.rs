@@ -1,1 +1,14 @@
-//! coffer-engines (being built)
+//! Secrets engines, each one `Backend` behind a `Factory`: kv (v1 passthrough and v2 versioned)
+//! and cubbyhole. They see only `coffer-sdk`: a request relative to the mount and the mount's
+//! encrypted storage view; never the barrier, the token store or HTTP.
+
+pub mod cubbyhole;
+pub mod kv;
+mod passthrough;
+mod time;
+
+#[cfg(test)]
+mod testing;
+
+pub use cubbyhole::{cubbyhole_factory, cubbyhole_prefix};
+pub use kv::kv_factory;
