@@ -1,1 +1,56 @@
-fn main() {}
+//! The coffer binary: `coffer server` runs the vault, `coffer scan` looks for hardcoded secrets,
+//! and every other verb is the CLI, talking HTTP to a server.
+
+mod config;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "coffer server", about = "Run the coffer server")]
+struct ServerCli {
+    #[command(flatten)]
+    args: server::ServerArgs,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("server") => {
+            init_tracing();
+            let cli = ServerCli::parse_from(server_args(&args));
+            match server::run(cli.args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("Error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        _ => exit(2),
+    }
+}
+
+/// `coffer server -dev` as bao spells it works too.
+fn server_args(args: &[String]) -> Vec<String> {
+    let mut out = vec!["coffer server".to_owned()];
+    out.extend(args[2..].iter().cloned());
+    out
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default level (info).
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+}

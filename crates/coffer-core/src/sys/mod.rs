@@ -73,7 +73,7 @@ pub async fn handle(
         ("policies", Some(rest)) if rest.starts_with("acl/") => {
             policy(state, &rest["acl/".len()..], &req, "policy").await
         }
-        ("key-status", None) if read => {
+        ("key-status", None) | ("rotate", Some("keyring")) if read => {
             let status = core.barrier().key_status()?;
             Ok(Some(data(json!({
                 "term": status.term,
@@ -81,7 +81,8 @@ pub async fn handle(
                 "encryptions": status.encryptions,
             }))))
         }
-        ("rotate", None) if write => {
+        // `sys/rotate/keyring` is OpenBao 2.x's name; the bao CLI uses it.
+        ("rotate", None | Some("keyring")) if write => {
             core.barrier().rotate().await?;
             tracing::info!("barrier key rotated");
             Ok(None)
