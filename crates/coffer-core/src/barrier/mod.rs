@@ -403,6 +403,37 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_racing_rotations_all_stay_readable() {
+        let (_, b, _) = unsealed().await;
+        let b = Arc::new(b);
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let b = b.clone();
+                tokio::spawn(async move {
+                    for i in 0..200 {
+                        let path = format!("w{w}/{i}");
+                        b.put(&path, path.clone().into_bytes()).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..10 {
+            b.rotate().await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        assert_eq!(b.key_status().unwrap().term, 11);
+        for w in 0..4 {
+            for i in 0..200 {
+                let path = format!("w{w}/{i}");
+                assert_eq!(b.get(&path).await.unwrap().unwrap(), path.as_bytes());
+            }
+        }
+    }
+
     #[tokio::test]
     async fn sealed_barrier_refuses_every_operation() {
         let (_, b, _) = unsealed().await;

@@ -581,6 +581,24 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn init_output_debug_redacts_the_shares() {
+        let (_, _, seal) = seal();
+        let out = seal
+            .initialize(SealConfig {
+                secret_shares: 3,
+                secret_threshold: 2,
+            })
+            .await
+            .unwrap();
+        let shown = format!("{out:?}");
+        assert!(shown.contains("REDACTED"));
+        for share in &out.shares {
+            assert!(!shown.contains(&hex::encode(share.expose_secret())));
+            assert!(!shown.contains(&format!("{:?}", share.expose_secret())));
+        }
+    }
+
     #[test]
     fn shares_decode_from_hex_or_base64() {
         let raw = vec![0xDEu8, 0xAD, 0xBE, 0xEF, 0x01];
