@@ -1,0 +1,570 @@
+//! `token create|lookup|revoke` over `auth/token/*`, and `login` with the token method: look
+//! the token up with `auth/token/lookup-self`, store it in the token file (`~/.coffer-token`,
+//! mode 0600), and print the login as bao prints one.
+//!
+//! Copies OpenBao `internal/command/{token_create,token_lookup,token_revoke,login}.go` and
+//! `internal/builtin/credential/token/cli.go`. The token is printed only where bao prints it:
+//! the login table and `token create`.
+
+use serde_json::{json, Map, Value};
+
+use crate::client::{Secret, SecretAuth, Token};
+use crate::output::{self, go_duration, parse_duration, wrap_at_length, Format};
+use crate::{check_args, Env};
+
+/// `token` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a new token
+    Create(Box<CreateArgs>),
+    /// Display information about a token
+    Lookup(LookupArgs),
+    /// Revoke a token and its children
+    Revoke(RevokeArgs),
+}
+
+/// `token create [-policy P]... [-ttl D] [-display-name N] [-orphan] [-no-default-policy] ...`
+#[derive(clap::Args, Debug, Default)]
+pub struct CreateArgs {
+    /// The token value (requires sudo)
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Name associated with the token
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Initial TTL
+    #[arg(long)]
+    pub ttl: Option<String>,
+    /// Explicit maximum lifetime
+    #[arg(long)]
+    pub explicit_max_ttl: Option<String>,
+    /// Renewal period (a periodic token)
+    #[arg(long)]
+    pub period: Option<String>,
+    /// Whether the token can be renewed (default true)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub renewable: Option<bool>,
+    /// Create the token without a parent
+    #[arg(long)]
+    pub orphan: bool,
+    /// Do not attach the "default" policy
+    #[arg(long)]
+    pub no_default_policy: bool,
+    /// Number of uses (0: unlimited)
+    #[arg(long, default_value_t = 0)]
+    pub use_limit: i64,
+    /// Create against this token role
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Token type: service or batch
+    #[arg(long, default_value = "service")]
+    pub r#type: String,
+    /// A K=V metadata pair (repeatable)
+    #[arg(long)]
+    pub metadata: Vec<String>,
+    /// A policy to attach (repeatable)
+    #[arg(long)]
+    pub policy: Vec<String>,
+    /// Entity alias to associate with the token
+    #[arg(long)]
+    pub entity_alias: Option<String>,
+    /// Print only the named field
+    #[arg(long)]
+    pub field: Option<String>,
+    /// Unexpected positional arguments (bao rejects them)
+    pub args: Vec<String>,
+}
+
+/// `token lookup [-accessor] [TOKEN]`
+#[derive(clap::Args, Debug, Default)]
+pub struct LookupArgs {
+    /// Treat the argument as an accessor
+    #[arg(long)]
+    pub accessor: bool,
+    /// Print only the named field
+    #[arg(long)]
+    pub field: Option<String>,
+    /// TOKEN (default: the current token)
+    pub args: Vec<String>,
+}
+
+/// `token revoke [-self | -accessor] [-mode orphan|path] [TOKEN]`
+#[derive(clap::Args, Debug, Default)]
+pub struct RevokeArgs {
+    /// Treat the argument as an accessor
+    #[arg(long)]
+    pub accessor: bool,
+    /// Revoke the current token
+    #[arg(long = "self")]
+    pub self_: bool,
+    /// "orphan" (keep children) or "path" (revoke by prefix)
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// TOKEN or ACCESSOR
+    pub args: Vec<String>,
+}
+
+/// `login [-method token] [-no-store] [-no-print] [-token-only] [TOKEN | token=TOKEN]`
+#[derive(clap::Args, Debug, Default)]
+pub struct LoginArgs {
+    /// Auth method (only "token" is built in)
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Mount path of the auth method (unused by the token method)
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Do not store the token in the token file
+    #[arg(long)]
+    pub no_store: bool,
+    /// Do not print the token information
+    #[arg(long)]
+    pub no_print: bool,
+    /// Print only the token (implies -no-store)
+    #[arg(long)]
+    pub token_only: bool,
+    /// Print only the named field
+    #[arg(long)]
+    pub field: Option<String>,
+    /// TOKEN or K=V pairs
+    pub args: Vec<String>,
+}
+
+pub(crate) fn run(env: &mut Env<'_>, c: TokenCommand) -> i32 {
+    match c {
+        TokenCommand::Create(a) => create(env, *a),
+        TokenCommand::Lookup(a) => lookup(env, a),
+        TokenCommand::Revoke(a) => revoke(env, a),
+    }
+}
+
+fn create(env: &mut Env<'_>, a: CreateArgs) -> i32 {
+    if let Err(c) = check_args(env, &a.args, 0, Some(0), "0") {
+        return c;
+    }
+    let mut durations = Vec::new();
+    for (name, v) in [
+        ("ttl", &a.ttl),
+        ("explicit-max-ttl", &a.explicit_max_ttl),
+        ("period", &a.period),
+    ] {
+        match parse_duration(v.as_deref().unwrap_or("")) {
+            Ok(s) => durations.push(go_duration(s)),
+            Err(e) => {
+                env.error(&format!(
+                    "invalid value \"{}\" for flag -{name}: {e}",
+                    v.as_deref().unwrap_or("")
+                ));
+                return 1;
+            }
+        }
+    }
+    let mut meta = Map::new();
+    for kv in &a.metadata {
+        match kv.split_once('=') {
+            Some((k, v)) => {
+                meta.insert(k.to_owned(), json!(v));
+            }
+            None => {
+                env.error(&format!(
+                    "invalid value \"{kv}\" for flag -metadata: missing = in KV pair: \"{kv}\""
+                ));
+                return 1;
+            }
+        }
+    }
+    let renewable = a.r#type != "batch" && a.renewable.unwrap_or(true);
+    let client = match env.client() {
+        Ok(c) => c,
+        Err(c) => return c,
+    };
+    // `api.TokenCreateRequest`, with its omitempty rules.
+    let mut body = Map::new();
+    if let Some(id) = a.id.as_deref().filter(|s| !s.is_empty()) {
+        body.insert("id".into(), json!(id));
+    }
+    let policies: Vec<String> = a
+        .policy
+        .iter()
+        .flat_map(|p| p.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if !policies.is_empty() {
+        body.insert("policies".into(), json!(policies));
+    }
+    if !meta.is_empty() {
+        body.insert("meta".into(), Value::Object(meta));
+    }
+    body.insert("ttl".into(), json!(durations[0]));
+    body.insert("explicit_max_ttl".into(), json!(durations[1]));
+    body.insert("period".into(), json!(durations[2]));
+    if a.orphan {
+        body.insert("no_parent".into(), json!(true));
+    }
+    if a.no_default_policy {
+        body.insert("no_default_policy".into(), json!(true));
+    }
+    body.insert(
+        "display_name".into(),
+        json!(a.display_name.clone().unwrap_or_default()),
+    );
+    body.insert("num_uses".into(), json!(a.use_limit));
+    body.insert("renewable".into(), json!(renewable));
+    body.insert("type".into(), json!(a.r#type));
+    body.insert(
+        "entity_alias".into(),
+        json!(a.entity_alias.clone().unwrap_or_default()),
+    );
+    let path = match a.role.as_deref().filter(|r| !r.is_empty()) {
+        Some(role) => format!("auth/token/create/{role}"),
+        None => "auth/token/create".to_owned(),
+    };
+    let secret = match client.call("POST", &path, Some(&Value::Object(body))) {
+        Ok(Some(s)) => s,
+        Ok(None) => Secret::default(),
+        Err(e) => {
+            env.error(&format!("Error creating token: {e}"));
+            return 2;
+        }
+    };
+    if let Some(f) = &a.field {
+        return output::print_raw_field(env, &secret, f);
+    }
+    output::output_secret(env, &secret)
+}
+
+fn lookup(env: &mut Env<'_>, a: LookupArgs) -> i32 {
+    if a.accessor && a.args.len() != 1 {
+        let what = if a.args.is_empty() {
+            "Not enough"
+        } else {
+            "Too many"
+        };
+        env.error(&format!(
+            "{what} arguments with -accessor (expected 1, got {})",
+            a.args.len()
+        ));
+        return 1;
+    }
+    if a.args.len() > 1 {
+        env.error(&format!(
+            "Too many arguments (expected 0-1, got {})",
+            a.args.len()
+        ));
+        return 1;
+    }
+    let client = match env.client() {
+        Ok(c) => c,
+        Err(c) => return c,
+    };
+    let arg = a
+        .args
+        .first()
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let result = if arg.is_empty() {
+        client.call("GET", "auth/token/lookup-self", None)
+    } else if a.accessor {
+        client.call(
+            "POST",
+            "auth/token/lookup-accessor",
+            Some(&json!({"accessor": arg})),
+        )
+    } else {
+        client.call("POST", "auth/token/lookup", Some(&json!({"token": arg})))
+    };
+    let secret = match result {
+        Ok(s) => s.unwrap_or_default(),
+        Err(e) => {
+            env.error(&format!("Error looking up token: {e}"));
+            return 2;
+        }
+    };
+    if let Some(f) = &a.field {
+        return output::print_raw_field(env, &secret, f);
+    }
+    output::output_secret(env, &secret)
+}
+
+fn revoke(env: &mut Env<'_>, a: RevokeArgs) -> i32 {
+    let mode = a.mode.clone().unwrap_or_default();
+    if !matches!(mode.as_str(), "" | "orphan" | "path") {
+        env.error(&format!("Invalid mode: {mode}"));
+        return 1;
+    }
+    let n = a.args.len();
+    let usage = if a.self_ && n > 0 {
+        Some(format!(
+            "Too many arguments with -self (expected 0, got {n})"
+        ))
+    } else if !a.self_ && n > 1 {
+        Some(format!("Too many arguments (expected 1 or -self, got {n})"))
+    } else if !a.self_ && n < 1 {
+        Some(format!(
+            "Not enough arguments (expected 1 or -self, got {n})"
+        ))
+    } else if a.self_ && a.accessor {
+        Some("Cannot use -self with -accessor!".to_owned())
+    } else if a.self_ && !mode.is_empty() {
+        Some("Cannot use -self with -mode!".to_owned())
+    } else if a.accessor && mode == "orphan" {
+        Some("Cannot use -accessor with -mode=orphan!".to_owned())
+    } else if a.accessor && mode == "path" {
+        Some("Cannot use -accessor with -mode=path!".to_owned())
+    } else {
+        None
+    };
+    if let Some(msg) = usage {
+        env.error(&msg);
+        return 1;
+    }
+    let client = match env.client() {
+        Ok(c) => c,
+        Err(c) => return c,
+    };
+    let arg = a
+        .args
+        .first()
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let result = if a.self_ {
+        client.raw("PUT", "auth/token/revoke-self", &[], None)
+    } else if a.accessor {
+        client.raw(
+            "POST",
+            "auth/token/revoke-accessor",
+            &[],
+            Some(&json!({"accessor": arg})),
+        )
+    } else if mode == "orphan" {
+        client.raw(
+            "PUT",
+            "auth/token/revoke-orphan",
+            &[],
+            Some(&json!({"token": arg})),
+        )
+    } else if mode == "path" {
+        client.raw("PUT", &format!("sys/leases/revoke-prefix/{arg}"), &[], None)
+    } else {
+        client.raw(
+            "PUT",
+            "auth/token/revoke",
+            &[],
+            Some(&json!({"token": arg})),
+        )
+    };
+    if let Err(e) = result {
+        env.error(&format!("Error revoking token: {e}"));
+        return 2;
+    }
+    env.out("Success! Revoked token (if it existed)");
+    0
+}
+
+/// `login`, token method only.
+pub(crate) fn login(env: &mut Env<'_>, a: LoginArgs) -> i32 {
+    let no_store = a.no_store || a.token_only;
+    let field = if a.token_only {
+        Some("token".to_owned())
+    } else {
+        a.field.clone()
+    };
+    if no_store && a.no_print {
+        env.error("-no-store and -no-print cannot be used together");
+        return 1;
+    }
+    let method = crate::sanitize_path(a.method.as_deref().unwrap_or(""));
+    if !method.is_empty() && method != "token" {
+        env.error(&wrap_at_length(&format!("Unknown auth method: {method}. Use \"bao auth list\" to see the complete list of auth methods. Additionally, some auth methods are only available via the HTTP API."), 0));
+        return 1;
+    }
+    let mut args = a.args.clone();
+    if let Some(first) = args.first_mut() {
+        if !first.contains('=') {
+            *first = format!("token={first}");
+        }
+    }
+    let config = match crate::generic::parse_args_data(env.input(), &args) {
+        Ok(c) => c,
+        Err(e) => {
+            env.error(&format!("Error parsing configuration: {e}"));
+            return 1;
+        }
+    };
+    let mut client = match env.client_without_token() {
+        Ok(c) => c,
+        Err(c) => return c,
+    };
+    let token_text = match config.get("token") {
+        Some(v) => output::fmt_value(v),
+        None => {
+            env.prompt("Token (will be hidden): ");
+            let line = read_hidden(env);
+            env.prompt("\n");
+            match line {
+                Ok(l) => l,
+                Err(e) => {
+                    env.error(&format!("Error authenticating: error reading token: {e}"));
+                    return 2;
+                }
+            }
+        }
+    };
+    let token = Token::new(token_text.trim().to_owned());
+    drop(token_text);
+    if token.expose().is_empty() {
+        env.error("Error authenticating: a token must be passed to auth, please view the help for more information");
+        return 2;
+    }
+    client.set_token(Some(token.clone()));
+    let lookup = match client.call("GET", "auth/token/lookup-self", None) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            env.error("Error authenticating: empty response from lookup-self");
+            return 2;
+        }
+        Err(e) => {
+            env.error(&format!(
+                "Error authenticating: error looking up token: {e}"
+            ));
+            return 2;
+        }
+    };
+    let secret = login_secret(&token, &lookup);
+    if !no_store {
+        let Some(path) = env.token_file() else {
+            env.error("Error storing token: no home directory to keep the token file in");
+            return 2;
+        };
+        if let Err(e) = store_token(&path, &token) {
+            env.error(&format!("Error storing token: {e}"));
+            env.error(&(wrap_at_length("Authentication was successful, but the token was not persisted. The resulting token is shown below for your records.", 0) + "\n"));
+            output::output_secret(env, &secret);
+            return 2;
+        }
+    } else if !a.token_only {
+        env.warn(&(wrap_at_length("The token was not stored in token helper. Set the COFFER_TOKEN environment variable or pass the token below with each request to Vault.", 0) + "\n"));
+    }
+    if a.no_print {
+        return 0;
+    }
+    if let Some(f) = &field {
+        return output::print_raw_field(env, &secret, f);
+    }
+    if env.format == Format::Table {
+        env.out(&(wrap_at_length("Success! You are now authenticated. The token information displayed below is already stored in the token helper. You do NOT need to run \"bao login\" again. Future OpenBao requests will automatically use this token.", 0) + "\n"));
+    }
+    output::output_secret(env, &secret)
+}
+
+/// The secret the token method's CLI handler makes from `lookup-self`.
+fn login_secret(token: &Token, lookup: &Secret) -> Secret {
+    let data = lookup.data.clone().unwrap_or_default();
+    let strings = |k: &str| -> Option<Vec<String>> {
+        data.get(k).and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+    };
+    let id = data
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| token.expose().to_owned());
+    Secret {
+        auth: Some(SecretAuth {
+            client_token: id,
+            accessor: data
+                .get("accessor")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            policies: strings("policies"),
+            token_policies: strings("policies"),
+            identity_policies: strings("identity_policies"),
+            metadata: data.get("meta").and_then(Value::as_object).cloned(),
+            lease_duration: data.get("ttl").and_then(Value::as_i64).unwrap_or(0),
+            renewable: data
+                .get("renewable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            ..SecretAuth::default()
+        }),
+        ..Secret::default()
+    }
+}
+
+/// Writes the token file, readable by its owner only.
+fn store_token(path: &std::path::Path, token: &Token) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(token.expose().as_bytes())
+}
+
+/// Reads one line for a prompt; on a terminal, echo is off while typing (`stty -echo`).
+pub(crate) fn read_hidden(env: &mut Env<'_>) -> std::io::Result<String> {
+    let echo_off = env.interactive
+        && std::process::Command::new("stty")
+            .arg("-echo")
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success());
+    let line = env.read_line();
+    if echo_off {
+        let _ = std::process::Command::new("stty")
+            .arg("echo")
+            .stdin(std::process::Stdio::inherit())
+            .status();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_secret_comes_from_lookup_self() {
+        let lookup = crate::client::parse_secret(
+            r#"{"request_id":"x","data":{"id":"s.abc","accessor":"acc","policies":["root"],"ttl":0,"renewable":false,"meta":null}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        let s = login_secret(&Token::new("s.abc"), &lookup);
+        let j = output::go_json(&s);
+        assert!(j.contains("\"client_token\": \"s.abc\""));
+        assert!(j.contains("\"request_id\": \"\""));
+        assert!(j.contains("\"identity_policies\": null"));
+        let table = output::secret_table(&s).unwrap();
+        assert!(table.contains("token_duration       ∞"), "{table}");
+        assert!(table.contains("token_policies       [\"root\"]"), "{table}");
+    }
+
+    #[test]
+    fn token_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        store_token(&path, &Token::new("s.x")).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "s.x");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
