@@ -38,8 +38,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(&self.error);
         let errors = match &self.error {
-            // OpenBao answers a missing secret and a wrong method with an empty list.
-            Error::NotFound | Error::UnsupportedOperation => vec![],
+            // OpenBao answers a missing secret with an empty list, and wraps a wrong method in
+            // its multierror text.
+            Error::NotFound => vec![],
+            Error::UnsupportedOperation => {
+                vec!["1 error occurred:\n\t* unsupported operation\n\n".to_owned()]
+            }
             Error::Internal(detail) => {
                 tracing::error!(request_id = %self.request_id, detail = %detail, "internal error");
                 vec!["internal error".to_owned()]

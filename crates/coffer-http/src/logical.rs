@@ -75,6 +75,21 @@ async fn serve(app: &AppState, req: HttpRequest, request_id: &str) -> Response {
         _ => return ApiError::new(Error::UnsupportedOperation, request_id).into_response(),
     };
 
+    // As OpenBao: a PATCH body is a JSON merge patch and must say so.
+    if operation == Operation::Patch {
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !content_type.starts_with("application/merge-patch+json") {
+            return plain(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                &format!("PATCH requires Content-Type of application/merge-patch+json, provided {content_type}"),
+            );
+        }
+    }
+
     let bytes = match axum::body::to_bytes(body, app.config.max_request_size).await {
         Ok(b) => b,
         Err(_) => {
@@ -114,15 +129,17 @@ async fn serve(app: &AppState, req: HttpRequest, request_id: &str) -> Response {
                 .http_status
                 .and_then(|s| StatusCode::from_u16(s).ok())
                 .unwrap_or(StatusCode::OK);
-            if resp.data.is_none()
-                && resp.auth.is_none()
-                && resp.warnings.is_empty()
-                && status == StatusCode::OK
-            {
-                return StatusCode::NO_CONTENT.into_response();
+            if resp.data.is_none() && resp.auth.is_none() && resp.warnings.is_empty() {
+                // Nothing to say: 204, or the bare status a backend asked for (OpenBao's
+                // kv-v2 PATCH of a missing secret is a 404 with an empty body).
+                return if status == StatusCode::OK {
+                    StatusCode::NO_CONTENT.into_response()
+                } else {
+                    (status, [NO_STORE, JSON]).into_response()
+                };
             }
             let body = envelope::to_json(request_id, &resp, sys_path);
-            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+            (status, [NO_STORE, JSON], body).into_response()
         }
         Ok(None) if is_read => ApiError::new(Error::NotFound, request_id).into_response(),
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
@@ -134,6 +151,9 @@ async fn serve(app: &AppState, req: HttpRequest, request_id: &str) -> Response {
         }
     }
 }
+
+const NO_STORE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "no-store");
+const JSON: (header::HeaderName, &str) = (header::CONTENT_TYPE, "application/json");
 
 /// The caller's token: `X-Vault-Token`, else `Authorization: Bearer`.
 pub fn token_of(headers: &HeaderMap) -> Option<&str> {
