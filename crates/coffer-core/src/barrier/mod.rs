@@ -184,6 +184,17 @@ impl Barrier {
         Ok(status)
     }
 
+    /// Rewrites the keyring with the current encryption counts, so they survive a restart
+    /// (rotate also writes them). Core calls this periodically and before shutdown; without it
+    /// the counts of a crashed process since its last rotation are lost, as in OpenBao between
+    /// its periodic persists.
+    pub async fn persist_encryptions(&self) -> Result<(), Error> {
+        let _rewrite = self.rotation.lock().await;
+        let current = self.keyring.load_full().ok_or(Error::Sealed)?;
+        self.store.put(KEYRING_PATH, current.to_record()?).await?;
+        Ok(())
+    }
+
     /// The active term's status.
     pub fn key_status(&self) -> Result<KeyStatus, Error> {
         let guard = self.keyring.load();
@@ -370,6 +381,21 @@ mod tests {
         assert_eq!(b.get("old").await.unwrap().unwrap(), b"written in term 1");
         assert_eq!(b.get("new").await.unwrap().unwrap(), b"written in term 2");
         assert_eq!(b.key_status().unwrap().encryptions, 1);
+    }
+
+    #[tokio::test]
+    async fn persisted_encryption_counts_survive_a_restart() {
+        let (store, b, root) = unsealed().await;
+        for i in 0..5 {
+            b.put(&format!("k{i}"), b"v".to_vec()).await.unwrap();
+        }
+        b.persist_encryptions().await.unwrap();
+        b.put("k5", b"v".to_vec()).await.unwrap();
+        let again = Barrier::new(store);
+        again.unseal(&root).await.unwrap();
+        assert_eq!(again.key_status().unwrap().encryptions, 5);
+        b.seal();
+        assert!(matches!(b.persist_encryptions().await, Err(Error::Sealed)));
     }
 
     #[tokio::test]
