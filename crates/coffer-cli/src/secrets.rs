@@ -159,7 +159,12 @@ fn enable(env: &mut Env<'_>, a: EnableArgs) -> i32 {
         "external_entropy_access": a.external_entropy_access,
         "options": options,
     });
-    if let Err(e) = client.raw("POST", &format!("sys/mounts/{path}"), &[], Some(&body)) {
+    if let Err(e) = client.raw(
+        "POST",
+        &format!("sys/mounts/{}", path.trim_end_matches('/')),
+        &[],
+        Some(&body),
+    ) {
         env.error(&format!("Error enabling: {e}"));
         return 2;
     }
@@ -178,7 +183,12 @@ fn disable(env: &mut Env<'_>, a: DisableArgs) -> i32 {
         Err(c) => return c,
     };
     let path = ensure_trailing_slash(&sanitize_path(&a.args[0]));
-    if let Err(e) = client.raw("DELETE", &format!("sys/mounts/{path}"), &[], None) {
+    if let Err(e) = client.raw(
+        "DELETE",
+        &format!("sys/mounts/{}", path.trim_end_matches('/')),
+        &[],
+        None,
+    ) {
         env.error(&format!("Error disabling secrets engine at {path}: {e}"));
         return 2;
     }
