@@ -66,6 +66,8 @@ pub(crate) struct ResponseError {
     pub status: u16,
     pub raw: bool,
     pub errors: Vec<String>,
+    /// A 404 that still carried data or warnings (bao prints them after the error).
+    pub secret: Option<Box<Secret>>,
 }
 
 impl fmt::Display for Error {
@@ -93,6 +95,14 @@ impl fmt::Display for Error {
 }
 
 impl Error {
+    /// The secret a failed write or delete still returned (its warnings), if any.
+    pub fn secret(&self) -> Option<&Secret> {
+        match self {
+            Error::Response(r) => r.secret.as_deref(),
+            Error::Other(_) => None,
+        }
+    }
+
     /// The HTTP status, when the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -261,6 +271,7 @@ impl Reply {
             status: self.status,
             raw,
             errors,
+            secret: None,
         }))
     }
 }
@@ -456,6 +467,12 @@ impl Client {
             let secret = parse_secret(&reply.body).map_err(Error::Other)?;
             if not_found_is_none {
                 return Ok(secret.filter(Secret::has_content));
+            }
+            if let (Some(Error::Response(mut r)), Some(s)) = (reply.error(), secret) {
+                if s.has_content() {
+                    r.secret = Some(Box::new(s));
+                }
+                return Err(Error::Response(r));
             }
         }
         if let Some(e) = reply.error() {

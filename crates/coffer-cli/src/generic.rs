@@ -210,7 +210,7 @@ pub(crate) fn handle_write_output(
 ) -> i32 {
     match result {
         Err(e) => {
-            env.error(&format!("Error writing data to {path}: {e}"));
+            output::error_with_secret(env, &format!("Error writing data to {path}: {e}"), &e);
             2
         }
         Ok(None) => {
@@ -312,7 +312,7 @@ pub(crate) fn delete(env: &mut Env<'_>, a: DeleteArgs) -> i32 {
     let query: Vec<(&str, String)> = query.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     match client.delete(&path, &query) {
         Err(e) => {
-            env.error(&format!("Error deleting {path}: {e}"));
+            output::error_with_secret(env, &format!("Error deleting {path}: {e}"), &e);
             2
         }
         Ok(None) => {

@@ -391,7 +391,7 @@ fn put(env: &mut Env<'_>, a: KvPutArgs) -> i32 {
     };
     let secret = match client.write(&full, &body) {
         Err(e) => {
-            env.error(&format!("Error writing data to {full}: {e}"));
+            output::error_with_secret(env, &format!("Error writing data to {full}: {e}"), &e);
             return 2;
         }
         Ok(None) => {
@@ -505,7 +505,7 @@ fn merge_patch(
             read_then_write(env, client, full, new_data)
         }
         Err(e) => {
-            env.error(&format!("Error writing data to {full}: {e}"));
+            output::error_with_secret(env, &format!("Error writing data to {full}: {e}"), &e);
             Err(2)
         }
     }
@@ -563,7 +563,7 @@ fn read_then_write(
     let body = json!({"data": data, "options": {"cas": meta.get("version").cloned().unwrap_or(Value::Null)}});
     match client.write(full, &body) {
         Err(e) => {
-            env.error(&format!("Error writing data to {full}: {e}"));
+            output::error_with_secret(env, &format!("Error writing data to {full}: {e}"), &e);
             Err(2)
         }
         Ok(None) => {
@@ -628,7 +628,7 @@ fn delete(env: &mut Env<'_>, a: KvDeleteArgs) -> i32 {
     };
     match result {
         Err(e) => {
-            env.error(&format!("Error deleting {full}: {e}"));
+            output::error_with_secret(env, &format!("Error deleting {full}: {e}"), &e);
             2
         }
         Ok(None) => {
@@ -673,7 +673,7 @@ fn versions_op(env: &mut Env<'_>, a: KvVersionsArgs, op: &str) -> i32 {
     let body = json!({"versions": parse_versions(&a.versions)});
     match client.write(&path, &body) {
         Err(e) => {
-            env.error(&format!("Error writing data to {path}: {e}"));
+            output::error_with_secret(env, &format!("Error writing data to {path}: {e}"), &e);
             2
         }
         Ok(None) => {
@@ -804,7 +804,7 @@ fn metadata_put(env: &mut Env<'_>, a: KvMetadataPutArgs) -> i32 {
     }
     match client.write(&full, &Value::Object(data)) {
         Err(e) => {
-            env.error(&format!("Error writing data to {full}: {e}"));
+            output::error_with_secret(env, &format!("Error writing data to {full}: {e}"), &e);
             2
         }
         Ok(None) => {

@@ -110,8 +110,11 @@ pub fn run(global: GlobalArgs, command: Command) -> i32 {
     let mut err = stderr.lock();
     let mut input = stdin.lock();
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let stdout_tty = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none();
     run_inner(
         interactive,
+        stdout_tty,
         global,
         command,
         Ui {
@@ -124,10 +127,16 @@ pub fn run(global: GlobalArgs, command: Command) -> i32 {
 
 /// Runs one verb against explicit output and input streams; returns the process exit code.
 pub fn run_with(global: GlobalArgs, command: Command, ui: Ui<'_>) -> i32 {
-    run_inner(false, global, command, ui)
+    run_inner(false, false, global, command, ui)
 }
 
-fn run_inner(interactive: bool, global: GlobalArgs, command: Command, ui: Ui<'_>) -> i32 {
+fn run_inner(
+    interactive: bool,
+    stdout_tty: bool,
+    global: GlobalArgs,
+    command: Command,
+    ui: Ui<'_>,
+) -> i32 {
     let format_text = global
         .format
         .clone()
@@ -138,6 +147,7 @@ fn run_inner(interactive: bool, global: GlobalArgs, command: Command, ui: Ui<'_>
         format: Format::Table,
         global,
         interactive,
+        stdout_tty,
     };
     match Format::parse(&format_text) {
         Some(f) => env.format = f,
@@ -217,6 +227,8 @@ pub(crate) struct Env<'a> {
     pub global: GlobalArgs,
     /// Input is a terminal: prompts turn echo off.
     pub interactive: bool,
+    /// Output is a terminal: a raw `-field` value gets a newline (bao's `PrintRaw`).
+    pub stdout_tty: bool,
 }
 
 impl Env<'_> {
@@ -225,12 +237,13 @@ impl Env<'_> {
         let _ = writeln!(self.ui.out, "{s}");
     }
 
-    /// Text on stdout without a newline added (`PrintRaw` adds one only if missing).
+    /// A raw value (`PrintRaw`): a newline follows only on a terminal, so that
+    /// `$(coffer kv get -field=x ...)` and pipes get the bare value.
     pub fn raw(&mut self, s: &str) {
-        if s.ends_with('\n') {
-            let _ = write!(self.ui.out, "{s}");
-        } else {
+        if self.stdout_tty {
             let _ = writeln!(self.ui.out, "{s}");
+        } else {
+            let _ = write!(self.ui.out, "{s}");
         }
     }
 

@@ -520,6 +520,14 @@ pub(crate) fn output_secret(env: &mut Env<'_>, secret: &Secret) -> i32 {
     0
 }
 
+/// Prints a failed write's error, then whatever secret came with it (bao shows its warnings).
+pub(crate) fn error_with_secret(env: &mut Env<'_>, message: &str, err: &crate::client::Error) {
+    env.error(message);
+    if let Some(secret) = err.secret() {
+        output_secret(env, secret);
+    }
+}
+
 /// `OutputData` of a map: sorted JSON, or the `Key/Value` table.
 pub(crate) fn output_map(env: &mut Env<'_>, data: &Map<String, Value>) -> i32 {
     match env.format {

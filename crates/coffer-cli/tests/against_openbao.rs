@@ -296,7 +296,7 @@ fn kv_v2_round_trip() {
     );
 
     let field = s.ok(&["kv", "get", "-field=c", "secret/app"]);
-    assert_eq!(field.stdout, "3\n");
+    assert_eq!(field.stdout, "3");
 
     // Check-and-set: version 0 means "only if absent".
     let cas = s.cli(&["kv", "put", "-cas=0", "secret/app", "x=1"]);
@@ -431,7 +431,7 @@ fn generic_verbs_on_a_kv_v1_mount() {
     assert!(table.starts_with("Key                 Value\n---                 -----\nrefresh_interval    768h\na                   1\n"), "{table}");
     assert_eq!(
         s.ok(&["read", "-field=s", "kv1/foo"]).stdout,
-        "from-stdin\n"
+        "from-stdin"
     );
 
     // kv verbs on v1 go to the plain path.
