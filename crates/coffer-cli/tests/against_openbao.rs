@@ -429,10 +429,7 @@ fn generic_verbs_on_a_kv_v1_mount() {
     assert_eq!(j["lease_duration"], 2_764_800);
     let table = s.ok(&["read", "kv1/foo"]).stdout;
     assert!(table.starts_with("Key                 Value\n---                 -----\nrefresh_interval    768h\na                   1\n"), "{table}");
-    assert_eq!(
-        s.ok(&["read", "-field=s", "kv1/foo"]).stdout,
-        "from-stdin"
-    );
+    assert_eq!(s.ok(&["read", "-field=s", "kv1/foo"]).stdout, "from-stdin");
 
     // kv verbs on v1 go to the plain path.
     let kv = s.ok(&["kv", "get", "-format=json", "kv1/foo"]).json();
