@@ -58,13 +58,24 @@ pub struct InitArgs {
 }
 
 /// `operator unseal [-reset] [KEY]`
-#[derive(clap::Args, Debug, Default)]
+///
+/// Its `Debug` hides the positional arguments: they hold the key share.
+#[derive(clap::Args, Default)]
 pub struct UnsealArgs {
     /// Discard the key shares given so far
     #[arg(long)]
     pub reset: bool,
     /// The key share (prompted for when absent)
     pub args: Vec<String>,
+}
+
+impl std::fmt::Debug for UnsealArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnsealArgs")
+            .field("reset", &self.reset)
+            .field("args", &"[REDACTED]")
+            .finish()
+    }
 }
 
 pub(crate) fn run(env: &mut Env<'_>, c: OperatorCommand) -> i32 {
@@ -611,6 +622,15 @@ const DEFAULT_KEY_THRESHOLD: i64 = 3;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unseal_args_debug_hides_the_key() {
+        let a = UnsealArgs {
+            reset: false,
+            args: vec!["c2hhcmUtc2VjcmV0".into()],
+        };
+        assert!(!format!("{a:?}").contains("c2hhcmUtc2VjcmV0"));
+    }
 
     #[test]
     fn key_status_table_matches_bao() {

@@ -105,7 +105,9 @@ pub struct RevokeArgs {
 }
 
 /// `login [-method token] [-no-store] [-no-print] [-token-only] [TOKEN | token=TOKEN]`
-#[derive(clap::Args, Debug, Default)]
+///
+/// Its `Debug` hides the positional arguments: they hold the token.
+#[derive(clap::Args, Default)]
 pub struct LoginArgs {
     /// Auth method (only "token" is built in)
     #[arg(long)]
@@ -127,6 +129,20 @@ pub struct LoginArgs {
     pub field: Option<String>,
     /// TOKEN or K=V pairs
     pub args: Vec<String>,
+}
+
+impl std::fmt::Debug for LoginArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginArgs")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("no_store", &self.no_store)
+            .field("no_print", &self.no_print)
+            .field("token_only", &self.token_only)
+            .field("field", &self.field)
+            .field("args", &"[REDACTED]")
+            .finish()
+    }
 }
 
 pub(crate) fn run(env: &mut Env<'_>, c: TokenCommand) -> i32 {
@@ -552,6 +568,15 @@ mod tests {
         let table = output::secret_table(&s).unwrap();
         assert!(table.contains("token_duration       ∞"), "{table}");
         assert!(table.contains("token_policies       [\"root\"]"), "{table}");
+    }
+
+    #[test]
+    fn login_args_debug_hides_the_token() {
+        let a = LoginArgs {
+            args: vec!["s.secret-token".into()],
+            ..LoginArgs::default()
+        };
+        assert!(!format!("{a:?}").contains("secret-token"));
     }
 
     #[test]
