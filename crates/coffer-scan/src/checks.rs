@@ -92,7 +92,7 @@ pub fn private_key_ok(block: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=' || b == b'\\')
         && entropy(&material) > 4.5
-        && !is_placeholder(&material)
+        && !has_run(&material, 8)
 }
 
 /// The password of a URL is a real value, not `password`, `${DB_PASS}`, `****` or `<pass>`.
@@ -120,6 +120,19 @@ pub fn url_password_ok(password: &str) -> bool {
             | "redis"
             | "example"
     ) && !p.starts_with('%')
+}
+
+/// `n` identical characters in a row (filler such as `AAAAAAAA`).
+fn has_run(s: &str, n: usize) -> bool {
+    let b = s.as_bytes();
+    let mut run = 1;
+    for i in 1..b.len() {
+        run = if b[i] == b[i - 1] { run + 1 } else { 1 };
+        if run >= n {
+            return true;
+        }
+    }
+    false
 }
 
 /// `Authorization: Basic` with `user:password` inside.
@@ -277,7 +290,6 @@ pub fn is_reference(value: &str) -> bool {
         "}}",
         "$(",
         "%(",
-        "%s",
         "#{",
         "<%",
         "env(",
@@ -302,7 +314,17 @@ pub fn is_reference(value: &str) -> bool {
         "from_env",
         "fromenv",
     ];
-    v.starts_with('$') || MARKERS.iter().any(|m| v.contains(m))
+    v.starts_with('$') || MARKERS.iter().any(|m| v.contains(m)) || has_format_verb(value)
+}
+
+/// printf-style `%s` / `%d` followed by a non-alphanumeric character or the end.
+fn has_format_verb(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.windows(2).enumerate().any(|(i, w)| {
+        w[0] == b'%'
+            && (w[1] == b's' || w[1] == b'd')
+            && b.get(i + 2).is_none_or(|c| !c.is_ascii_alphanumeric())
+    })
 }
 
 /// Keys published in vendors' documentation as examples (AWS, Azure's storage emulator, jwt.io,
@@ -564,6 +586,18 @@ fn key_names_a_secret(key: &str) -> bool {
         "access",
         "secretkey",
     ];
+    // Names written as one word (`dbpassword`, `CLIENTSECRET`).
+    const GLUED: &[&str] = &[
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "apikey",
+        "credential",
+    ];
+    if words.iter().any(|w| GLUED.iter().any(|g| w.contains(g))) {
+        return true;
+    }
     // The keyword must be a word of the name, not inside another word ("compass", "bypass").
     words.iter().any(|w| SECRET_WORDS.contains(&w.as_str()))
         && words.iter().any(|w| {
@@ -716,6 +750,21 @@ mod tests {
             c
         ));
         assert!(!generic_ok("apiKey", "AKIAIOSFODNN7EXAMPLE", true, c));
+        assert!(generic_ok(
+            "dbpassword",
+            "FClpv6ygY364aSdXSTfMyaCfvAY8t7R4X",
+            true,
+            c
+        ));
+        assert!(generic_ok("app.api.key", "j#qbpXk^N2six", false, c));
+        assert!(generic_ok(
+            "auth_token",
+            "CuJR_zsK%S%tr%5",
+            true,
+            FileKind::Code
+        ));
+        assert!(generic_ok("client_secret", "Xpz%doyCE5fB+cZt9", true, c));
+        assert!(!generic_ok("password", "Pa55:%s@host", true, c));
     }
 
     #[test]
