@@ -15,6 +15,20 @@ struct ServerCli {
     args: server::ServerArgs,
 }
 
+#[derive(Parser)]
+#[command(
+    name = "coffer",
+    version,
+    about = "A secrets manager that speaks the Vault/OpenBao API",
+    after_help = "Also:\n  server   Run the coffer server (coffer server --help)\n  scan     Find hardcoded secrets (coffer scan --help)"
+)]
+struct ClientCli {
+    #[command(flatten)]
+    global: coffer_cli::GlobalArgs,
+    #[command(subcommand)]
+    command: coffer_cli::Command,
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -29,14 +43,18 @@ fn main() -> ExitCode {
                 }
             }
         }
-        _ => exit(2),
+        _ => {
+            let cli = ClientCli::parse_from(coffer_cli::normalize_args(args));
+            exit(coffer_cli::run(cli.global, cli.command))
+        }
     }
 }
 
 /// `coffer server -dev` as bao spells it works too.
 fn server_args(args: &[String]) -> Vec<String> {
-    let mut out = vec!["coffer server".to_owned()];
-    out.extend(args[2..].iter().cloned());
+    // The normaliser leaves its first item alone, as a program name: hand it `server`.
+    let mut out = coffer_cli::normalize_args(args[1..].iter().cloned());
+    out[0] = "coffer server".to_owned();
     out
 }
 

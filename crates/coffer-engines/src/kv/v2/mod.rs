@@ -109,7 +109,12 @@ impl Backend for KvV2 {
         if matches!(op, Operation::Create | Operation::Update) {
             passthrough::check_writable(&req.path)?;
         }
-        let route = self.paths.route(&req.path, op)?;
+        // LIST of the mount's root (`bao kv list secret` asks for `metadata`, no slash).
+        let route = match (op, req.path.as_str()) {
+            (Operation::List, "metadata") => self.paths.route("metadata/", op)?,
+            (Operation::List, "detailed-metadata") => self.paths.route("detailed-metadata/", op)?,
+            _ => self.paths.route(&req.path, op)?,
+        };
         let key = route.captures.get("path").unwrap_or_default();
         match (route.handler, op) {
             (Handler::Config, Operation::Read) => metadata::read_config(storage).await,

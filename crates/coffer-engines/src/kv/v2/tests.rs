@@ -686,8 +686,10 @@ async fn list_and_detailed_list() {
         let l = kv.data(Operation::List, path, json!({})).await;
         assert_eq!(l, json!({"keys": ["x", "y/"]}));
     }
-    let root = kv.data(Operation::List, "metadata/", json!({})).await;
-    assert_eq!(root["keys"], json!(["dir/", "top"]));
+    for root in ["metadata/", "metadata"] {
+        let listed = kv.data(Operation::List, root, json!({})).await;
+        assert_eq!(listed["keys"], json!(["dir/", "top"]));
+    }
     let page = kv
         .data(
             Operation::List,
