@@ -105,12 +105,12 @@ fn import_stores_each_secret_and_rewrite_leaves_references() {
     };
     // Findings are ordered by file: app.py comes first, so the password is stored under its
     // path, and db.env's copy of it points there (each distinct secret is stored once).
-    let app = read(&format!("myapp/app"));
+    let app = read("myapp/app");
     assert_eq!(app["data"]["data"]["password"], pw, "{app}");
-    let db = read(&format!("myapp/config/db"));
+    let db = read("myapp/config/db");
     assert_eq!(db["data"]["data"]["STRIPE_KEY"], token, "{db}");
     assert!(db["data"]["data"].get("DB_PASSWORD").is_none());
-    let pw_ref = format!("coffer://secret/myapp/app#password");
+    let pw_ref = "coffer://secret/myapp/app#password";
     let env = std::fs::read_to_string(d.join("config/db.env")).unwrap();
     assert_eq!(
         env,
