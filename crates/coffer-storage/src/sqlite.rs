@@ -41,8 +41,9 @@ use crate::{Error, Op, Store};
 /// The database file inside the configured directory.
 pub const DB_FILE: &str = "coffer.db";
 
-/// A SQLite store with group commit. Cheap to share behind an `Arc`; dropping it waits for the
-/// writer thread to finish the group it is committing.
+/// A SQLite store with group commit. Share it behind an `Arc`. Dropping it closes the queues
+/// and joins the threads: queued writes are committed and queued reads answered first, so drop
+/// it at shutdown, not in the middle of request handling.
 pub struct Sqlite {
     writer: Option<mpsc::Sender<WriteReq>>,
     writer_thread: Option<JoinHandle<()>>,
@@ -70,25 +71,35 @@ impl Sqlite {
             .map(|n| n.get())
             .unwrap_or(2)
             .clamp(2, 8);
+        let conns = (0..size)
+            .map(|_| open_reader(&file))
+            .collect::<Result<Vec<_>, _>>()?;
+
         let readers = Arc::new(ReadQueue::default());
         let mut reader_threads = Vec::with_capacity(size);
-        for n in 0..size {
-            let conn = open_reader(&file)?;
-            let jobs = readers.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("coffer-sqlite-reader-{n}"))
-                .spawn(move || run_reader(conn, &jobs))
-                .map_err(|e| io_error("start a sqlite reader thread", &e))?;
-            reader_threads.push(thread);
-        }
-
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::channel();
-        let thread_stats = stats.clone();
-        let writer_thread = std::thread::Builder::new()
-            .name("coffer-sqlite-writer".into())
-            .spawn(move || run_writer(writer_conn, rx, &thread_stats))
-            .map_err(|e| io_error("start the sqlite writer thread", &e))?;
+        let started = (|| {
+            for (n, conn) in conns.into_iter().enumerate() {
+                let jobs = readers.clone();
+                let thread = std::thread::Builder::new()
+                    .name(format!("coffer-sqlite-reader-{n}"))
+                    .spawn(move || run_reader(conn, &jobs))?;
+                reader_threads.push(thread);
+            }
+            let thread_stats = stats.clone();
+            std::thread::Builder::new()
+                .name("coffer-sqlite-writer".into())
+                .spawn(move || run_writer(writer_conn, rx, &thread_stats))
+        })();
+        let writer_thread = match started {
+            Ok(t) => t,
+            Err(e) => {
+                // Stop the readers already started; they would wait on the queue forever.
+                readers.close();
+                return Err(io_error("start the sqlite threads", &e));
+            }
+        };
 
         tracing::info!(path = %file.display(), readers = size, "sqlite storage opened");
         Ok(Sqlite {
@@ -503,10 +514,12 @@ fn create_private_file(file: &Path) -> Result<(), Error> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options
-        .open(file)
-        .map(drop)
-        .map_err(|e| io_error("create database file", &e))
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        // Another process created it first: SQLite opens it as usual.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_error("create database file", &e)),
+    }
 }
 
 /// An error in SQLite's own words: its result code and message, which never contain bound
