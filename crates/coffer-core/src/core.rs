@@ -202,6 +202,11 @@ impl Core {
             Some(t) if !t.is_empty() => state.tokens.lookup(t).await?,
             _ => None,
         };
+        if let Some(live) = &live {
+            if !live.entry.allows_address(req.remote_addr.as_deref()) {
+                return Err(Error::PermissionDenied);
+            }
+        }
         if !route.is_unauthenticated(&rel) {
             let live = live.as_ref().ok_or(Error::PermissionDenied)?;
             if !is_any_token_path(&req.path) {
@@ -212,6 +217,12 @@ impl Core {
             }
         }
 
+        // A limited-use token spends one use per request; the last use revokes it.
+        if let Some(live) = live.as_ref().filter(|l| l.entry.num_uses > 0) {
+            if !state.tokens.spend_use(&live.entry.hash).await? {
+                return Err(Error::PermissionDenied);
+            }
+        }
         req.auth = live.as_ref().map(|l| l.auth.clone());
         req.mount_point.clone_from(&route.path);
         req.mount_type.clone_from(&route.entry.mount_type);
@@ -223,8 +234,79 @@ impl Core {
                 let live = live.ok_or(Error::PermissionDenied)?;
                 token::handle(self, &state, req, &live, token.unwrap_or_default()).await
             }
-            Target::Backend(backend) => backend.handle(req, route.view.as_ref()).await,
+            Target::Backend(backend) => {
+                let login_path = (route.entry.table == Table::Auth)
+                    .then(|| format!("{}{}", route.path, req.path));
+                let mut resp = backend.handle(req, route.view.as_ref()).await?;
+                // A response of an auth method that carries `auth` is a login: mint its token.
+                if let (Some(path), Some(resp)) = (login_path, resp.as_mut()) {
+                    if let Some(auth) = resp.auth.as_mut() {
+                        self.mint_login_token(&state, &route.entry, path, auth)
+                            .await?;
+                    }
+                }
+                Ok(resp)
+            }
         }
+    }
+
+    /// Mints the token of a successful login from what the auth method decided, within the
+    /// mount's and the system's TTL limits, and fills in `client_token` and `accessor`.
+    async fn mint_login_token(
+        &self,
+        state: &Unsealed,
+        mount: &MountEntry,
+        path: String,
+        auth: &mut coffer_sdk::Auth,
+    ) -> Result<(), Error> {
+        let mut policies = std::mem::take(&mut auth.policies);
+        if !auth.no_default_policy && !policies.iter().any(|p| p == "root") {
+            policies.push("default".into());
+        }
+        policies.sort();
+        policies.dedup();
+        let or_system = |v: u64, system: u64| if v == 0 { system } else { v };
+        let max_ttl = or_system(mount.config.max_lease_ttl, self.config.max_lease_ttl);
+        let mut ttl = or_system(
+            auth.lease_duration,
+            or_system(
+                mount.config.default_lease_ttl,
+                self.config.default_lease_ttl,
+            ),
+        );
+        ttl = ttl.min(max_ttl);
+        let mount_name = mount.path.trim_end_matches('/');
+        let display_name = if auth.display_name.is_empty() {
+            mount_name.to_owned()
+        } else {
+            format!("{mount_name}-{}", auth.display_name)
+        };
+        let (token, entry) = state
+            .tokens
+            .create(TokenParams {
+                policies,
+                path,
+                display_name,
+                meta: auth.metadata.clone(),
+                ttl,
+                explicit_max_ttl: auth.explicit_max_ttl,
+                num_uses: auth.num_uses,
+                renewable: auth.renewable,
+                period: auth.period,
+                bound_cidrs: std::mem::take(&mut auth.bound_cidrs),
+                ..TokenParams::default()
+            })
+            .await?;
+        let minted = token::auth_of(&entry, token.expose_secret());
+        auth.client_token = minted.client_token;
+        auth.accessor = minted.accessor;
+        auth.policies = minted.policies;
+        auth.token_policies = minted.token_policies;
+        auth.lease_duration = minted.lease_duration;
+        auth.renewable = minted.renewable;
+        auth.orphan = true;
+        auth.token_type = "service".into();
+        Ok(())
     }
 
     /// Mounts a backend of `mount_type` at `path` of `table` and persists the entry.

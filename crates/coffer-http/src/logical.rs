@@ -119,6 +119,10 @@ async fn serve(app: &AppState, req: HttpRequest, request_id: &str) -> Response {
     }
 
     let mut logical = Request::new(operation, logical_path);
+    logical.remote_addr = parts
+        .extensions
+        .get::<crate::serve::RemoteAddr>()
+        .map(|a| a.0.ip().to_string());
     logical.id = request_id.to_owned();
     logical.data = data;
     let sys_path = logical.path.starts_with("sys/");

@@ -14,6 +14,11 @@ use tokio::net::TcpListener;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+/// The peer of a connection, attached to each of its requests.
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteAddr(pub std::net::SocketAddr);
 
 /// How long a client may take to send its request headers (OpenBao closes after about 10 s).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,7 +82,13 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Each request learns its peer, for token CIDR bindings and audit entries.
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(RemoteAddr(remote));
+                req
+            },
+        ));
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {

@@ -133,6 +133,32 @@ pub struct Auth {
     pub token_type: String,
     pub orphan: bool,
     pub num_uses: u64,
+    /// A login's name for the token (`display_name` of the lookup), without the mount prefix
+    /// that core adds.
+    #[serde(skip)]
+    pub display_name: String,
+    /// Seconds; a periodic token's renewal period (0 = not periodic).
+    #[serde(skip)]
+    pub period: u64,
+    /// Seconds; a hard cap on the token's life (0 = none).
+    #[serde(skip)]
+    pub explicit_max_ttl: u64,
+    /// CIDRs the token may be used from (empty = anywhere).
+    #[serde(skip)]
+    pub bound_cidrs: Vec<String>,
+    /// Whether core must not add the `default` policy.
+    #[serde(skip)]
+    pub no_default_policy: bool,
+    /// The identity alias a login maps to (the user name, role id, `sub` claim...).
+    #[serde(skip)]
+    pub alias: Option<Alias>,
+}
+
+/// Who logged in, as the auth method knows them: core maps it to an identity entity.
+#[derive(Debug, Clone, Default)]
+pub struct Alias {
+    pub name: String,
+    pub metadata: BTreeMap<String, String>,
 }
 
 impl fmt::Debug for Auth {

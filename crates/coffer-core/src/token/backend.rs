@@ -191,6 +191,7 @@ async fn create(
             renewable,
             period,
             entity_id: String::new(),
+            bound_cidrs: string_list(data.get("bound_cidrs"))?,
         })
         .await?;
     let mut resp = Response {
@@ -234,6 +235,7 @@ pub fn auth_of(entry: &TokenEntry, token: &str) -> Auth {
         token_type: "service".into(),
         orphan: entry.parent.is_none(),
         num_uses: entry.num_uses,
+        ..Auth::default()
     }
 }
 

@@ -27,11 +27,30 @@ pub struct TokenEntry {
     pub renewable: bool,
     pub period: u64,
     pub entity_id: String,
+    /// CIDRs the token may be used from; empty means anywhere.
+    #[serde(default)]
+    pub bound_cidrs: Vec<String>,
 }
 
 impl TokenEntry {
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expire_time.is_some_and(|t| t <= now)
+    }
+
+    /// Whether a request from `remote` (an `ip` or `ip:port`) may use this token.
+    pub fn allows_address(&self, remote: Option<&str>) -> bool {
+        if self.bound_cidrs.is_empty() {
+            return true;
+        }
+        let Some(ip) = remote.and_then(parse_ip) else {
+            return false;
+        };
+        self.bound_cidrs.iter().any(|cidr| {
+            cidr.parse::<ipnet::IpNet>()
+                .map(|net| net.contains(&ip))
+                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(|one| one == ip))
+                .unwrap_or(false)
+        })
     }
 
     pub fn is_root(&self) -> bool {
@@ -77,4 +96,12 @@ impl TokenEntry {
             _ => unreachable!("json! of an object literal is an object"),
         }
     }
+}
+
+fn parse_ip(remote: &str) -> Option<std::net::IpAddr> {
+    remote
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip())
+        .or_else(|_| remote.parse())
+        .ok()
 }

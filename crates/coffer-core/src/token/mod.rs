@@ -7,7 +7,7 @@
 mod backend;
 mod entry;
 
-pub use backend::{handle, string_list};
+pub use backend::{auth_of, handle, string_list};
 pub use entry::TokenEntry;
 
 use std::collections::HashMap;
@@ -51,6 +51,7 @@ pub struct TokenParams {
     pub renewable: bool,
     pub period: u64,
     pub entity_id: String,
+    pub bound_cidrs: Vec<String>,
 }
 
 /// Salted-hash token storage on the barrier.
@@ -58,6 +59,8 @@ pub struct TokenStore {
     barrier: Arc<Barrier>,
     salt: SecretBox<[u8; 32]>,
     cache: RwLock<HashMap<String, Arc<LiveToken>>>,
+    /// Serialises use counting so that two requests cannot spend the same last use.
+    uses_lock: tokio::sync::Mutex<()>,
 }
 
 impl TokenStore {
@@ -76,6 +79,7 @@ impl TokenStore {
             barrier,
             salt: SecretBox::new(Box::new(salt)),
             cache: RwLock::new(HashMap::new()),
+            uses_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -116,6 +120,7 @@ impl TokenStore {
             renewable: params.renewable && ttl > 0,
             period: params.period,
             entity_id: params.entity_id,
+            bound_cidrs: params.bound_cidrs,
         };
         let mut ops = vec![
             coffer_storage::Op::Put(
@@ -265,6 +270,30 @@ impl TokenStore {
             .await?;
         self.evict(hash);
         Ok(entry)
+    }
+
+    /// Spends one use of a limited-use token: `false` if none is left. The use that exhausts
+    /// the token is allowed and revokes it, as OpenBao does.
+    pub async fn spend_use(&self, hash: &str) -> Result<bool, Error> {
+        let _serial = self.uses_lock.lock().await;
+        let key = format!("{ID_PREFIX}{hash}");
+        let Some(bytes) = self.barrier.get(&key).await? else {
+            return Ok(false);
+        };
+        let mut entry: TokenEntry = serde_json::from_slice(&bytes).map_err(Error::internal)?;
+        if entry.num_uses == 0 {
+            return Ok(true);
+        }
+        entry.num_uses -= 1;
+        if entry.num_uses == 0 {
+            self.revoke_tree(hash).await?;
+        } else {
+            self.barrier
+                .put(&key, serde_json::to_vec(&entry).map_err(Error::internal)?)
+                .await?;
+            self.evict(hash);
+        }
+        Ok(true)
     }
 
     /// Forgets every cached entry (on seal).
