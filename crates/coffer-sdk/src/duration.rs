@@ -13,7 +13,9 @@ pub fn parse_seconds(value: &Value) -> Result<u64, Error> {
             .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
             .ok_or_else(|| Error::invalid(format!("invalid duration: {n}"))),
         Value::String(s) => parse_str(s),
-        _ => Err(Error::invalid("invalid duration: expected a number or a string")),
+        _ => Err(Error::invalid(
+            "invalid duration: expected a number or a string",
+        )),
     }
 }
 
