@@ -13,12 +13,13 @@ use coffer_storage::Store;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use tracing::info;
 
+use crate::audit::{AuditBroker, AuditRecord};
 use crate::barrier::Barrier;
 use crate::mount::{MountConfig, MountEntry, Route, RouteTable, Table, Target};
 use crate::policy::PolicyStore;
 use crate::seal::{Seal, SealConfig, SealStatus};
 use crate::sys;
-use crate::token::{self, TokenParams, TokenStore};
+use crate::token::{self, LiveToken, TokenParams, TokenStore};
 use crate::view::BarrierView;
 
 /// Settings of the core taken from the server configuration.
@@ -28,6 +29,8 @@ pub struct CoreConfig {
     pub default_lease_ttl: u64,
     /// Seconds; the cap on any TTL.
     pub max_lease_ttl: u64,
+    /// The audit devices declared in the configuration.
+    pub audit: Vec<crate::audit::AuditDeviceConfig>,
 }
 
 impl Default for CoreConfig {
@@ -36,6 +39,7 @@ impl Default for CoreConfig {
         CoreConfig {
             default_lease_ttl: 768 * 3600,
             max_lease_ttl: 768 * 3600,
+            audit: Vec::new(),
         }
     }
 }
@@ -59,6 +63,7 @@ pub struct Core {
     barrier: Arc<Barrier>,
     seal: Seal,
     factories: HashMap<String, Factory>,
+    audit: AuditBroker,
     state: ArcSwapOption<Unsealed>,
     /// Serialises unseal, seal and mount-table changes.
     lifecycle: tokio::sync::Mutex<()>,
@@ -77,11 +82,13 @@ impl Core {
         factories: HashMap<String, Factory>,
     ) -> Arc<Core> {
         let barrier = Arc::new(Barrier::new(store.clone()));
+        let audit = AuditBroker::new(config.audit.clone());
         Arc::new(Core {
             config,
             seal: Seal::new(store, barrier.clone()),
             barrier,
             factories,
+            audit,
             state: ArcSwapOption::empty(),
             lifecycle: tokio::sync::Mutex::new(()),
         })
@@ -178,6 +185,7 @@ impl Core {
         }
         state.tokens.clear_cache();
         self.state.store(None);
+        self.audit.stop();
         self.seal.seal();
         info!("vault sealed");
         Ok(())
@@ -196,43 +204,97 @@ impl Core {
         let (route, rel) = router
             .find(&req.path)
             .ok_or_else(|| Error::UnsupportedPath(req.path.clone()))?;
+        let route = route.clone();
         let rel = rel.to_owned();
 
         let live = match token {
             Some(t) if !t.is_empty() => state.tokens.lookup(t).await?,
             _ => None,
         };
-        if let Some(live) = &live {
-            if !live.entry.allows_address(req.remote_addr.as_deref()) {
-                return Err(Error::PermissionDenied);
-            }
-        }
-        if !route.is_unauthenticated(&rel) {
-            let live = live.as_ref().ok_or(Error::PermissionDenied)?;
-            if !is_any_token_path(&req.path) {
-                let acl = state.policies.acl(&live.entry.policies).await?;
-                if !acl.allows(req.operation, &req.path, route.is_root_path(&rel)) {
-                    return Err(Error::PermissionDenied);
-                }
-            }
-        }
+        let authorized = self
+            .authorize(&state, &req, &route, &rel, live.as_deref())
+            .await;
 
-        // A limited-use token spends one use per request; the last use revokes it.
-        if let Some(live) = live.as_ref().filter(|l| l.entry.num_uses > 0) {
-            if !state.tokens.spend_use(&live.entry.hash).await? {
-                return Err(Error::PermissionDenied);
-            }
+        // Fail closed: with audit devices enabled, a request that none recorded is not run.
+        let audited = self.audit.enabled().then(|| req.clone());
+        if let Some(original) = &audited {
+            let record = AuditRecord {
+                request: original,
+                route: &route,
+                client_token: token,
+                token: live.as_deref(),
+            };
+            self.audit
+                .log_request(&record, authorized.as_ref().err())
+                .await?;
         }
+        authorized?;
+
         req.auth = live.as_ref().map(|l| l.auth.clone());
         req.mount_point.clone_from(&route.path);
         req.mount_type.clone_from(&route.entry.mount_type);
         req.mount_options = route.options.clone();
         req.path = rel;
+        let result = self.dispatch(&state, &route, req, live, token).await;
+
+        if let Some(original) = &audited {
+            let record = AuditRecord {
+                request: original,
+                route: &route,
+                client_token: token,
+                token: None,
+            };
+            self.audit.log_response(&record, result.as_ref()).await?;
+        }
+        result
+    }
+
+    /// The token and ACL checks of the pipeline; spends a use of a limited-use token.
+    async fn authorize(
+        &self,
+        state: &Unsealed,
+        req: &Request,
+        route: &Route,
+        rel: &str,
+        live: Option<&LiveToken>,
+    ) -> Result<(), Error> {
+        if let Some(live) = live {
+            if !live.entry.allows_address(req.remote_addr.as_deref()) {
+                return Err(Error::PermissionDenied);
+            }
+        }
+        if !route.is_unauthenticated(rel) {
+            let live = live.ok_or(Error::PermissionDenied)?;
+            if !is_any_token_path(&req.path) {
+                let acl = state.policies.acl(&live.entry.policies).await?;
+                if !acl.allows(req.operation, &req.path, route.is_root_path(rel)) {
+                    return Err(Error::PermissionDenied);
+                }
+            }
+        }
+        // A limited-use token spends one use per request; the last use revokes it.
+        if let Some(live) = live.filter(|l| l.entry.num_uses > 0) {
+            if !state.tokens.spend_use(&live.entry.hash).await? {
+                return Err(Error::PermissionDenied);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands an authorised request to whoever serves its mount.
+    async fn dispatch(
+        &self,
+        state: &Unsealed,
+        route: &Route,
+        req: Request,
+        live: Option<Arc<LiveToken>>,
+        token: Option<&str>,
+    ) -> Result<Option<Response>, Error> {
         match &route.target {
-            Target::System => sys::handle(self, &state, req).await,
+            Target::System => sys::handle(self, state, req).await,
             Target::Token => {
                 let live = live.ok_or(Error::PermissionDenied)?;
-                token::handle(self, &state, req, &live, token.unwrap_or_default()).await
+                token::handle(self, state, req, &live, token.unwrap_or_default()).await
             }
             Target::Backend(backend) => {
                 let login_path = (route.entry.table == Table::Auth)
@@ -241,7 +303,7 @@ impl Core {
                 // A response of an auth method that carries `auth` is a login: mint its token.
                 if let (Some(path), Some(resp)) = (login_path, resp.as_mut()) {
                     if let Some(auth) = resp.auth.as_mut() {
-                        self.mint_login_token(&state, &route.entry, path, auth)
+                        self.mint_login_token(state, &route.entry, path, auth)
                             .await?;
                     }
                 }
@@ -527,6 +589,7 @@ impl Core {
         for entry in entries {
             table.insert(self.route_for(Arc::new(entry))?);
         }
+        self.audit.start(&self.barrier).await?;
         self.state.store(Some(Arc::new(Unsealed {
             router: ArcSwap::from_pointee(table),
             tokens,

@@ -5,6 +5,7 @@
 //! It knows nothing of HTTP; engines and auth methods reach it only through the sdk's
 //! `Backend` and `Storage` traits.
 
+pub mod audit;
 pub mod barrier;
 mod core;
 pub mod mount;
