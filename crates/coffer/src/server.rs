@@ -67,6 +67,7 @@ async fn serve(config: Config, args: ServerArgs) -> Result<()> {
         CoreConfig {
             default_lease_ttl: config.default_lease_ttl,
             max_lease_ttl: config.max_lease_ttl,
+            ..CoreConfig::default()
         },
         factories(),
     );
