@@ -55,6 +55,15 @@ pub struct Unsealed {
     pub router: ArcSwap<RouteTable>,
     pub tokens: TokenStore,
     pub policies: PolicyStore,
+    barrier: Arc<Barrier>,
+    /// Serialises unwraps, so that a wrapping token is exchanged once.
+    pub(crate) wrapping_lock: tokio::sync::Mutex<()>,
+}
+
+impl Unsealed {
+    pub fn barrier(&self) -> &Barrier {
+        &self.barrier
+    }
 }
 
 /// The vault core.
@@ -234,8 +243,20 @@ impl Core {
         req.mount_point.clone_from(&route.path);
         req.mount_type.clone_from(&route.entry.mount_type);
         req.mount_options = route.options.clone();
+        if req.wrap_ttl.is_none() && req.path == "sys/wrapping/wrap" {
+            req.wrap_ttl = Some(crate::wrapping::DEFAULT_WRAP_TTL);
+        }
+        let wrap = req
+            .wrap_ttl
+            .map(|ttl| (ttl, format!("{}{rel}", route.path)));
         req.path = rel;
-        let result = self.dispatch(&state, &route, req, live, token).await;
+        let mut result = self.dispatch(&state, &route, req, live, token).await;
+        if let (Some((ttl, creation_path)), Ok(Some(resp))) = (wrap, &mut result) {
+            if resp.data.is_some() || resp.auth.is_some() {
+                let inner = std::mem::take(resp);
+                *resp = crate::wrapping::wrap(&state, inner, ttl, &creation_path).await?;
+            }
+        }
 
         if let Some(original) = &audited {
             let record = AuditRecord {
@@ -262,6 +283,24 @@ impl Core {
             if !live.entry.allows_address(req.remote_addr.as_deref()) {
                 return Err(Error::PermissionDenied);
             }
+        }
+        if live.is_some_and(|l| l.entry.wrapping) {
+            // A wrapping token can only unwrap, look up or rewrap itself.
+            return match req.path.as_str() {
+                "sys/wrapping/unwrap" | "sys/wrapping/lookup" | "sys/wrapping/rewrap" => Ok(()),
+                _ => Err(Error::PermissionDenied),
+            };
+        }
+        if live.is_none()
+            && matches!(
+                req.path.as_str(),
+                "sys/wrapping/unwrap" | "sys/wrapping/lookup"
+            )
+        {
+            // A used or expired wrapping token, as OpenBao words it.
+            return Err(Error::invalid(
+                "wrapping token is not valid or does not exist",
+            ));
         }
         if !route.is_unauthenticated(rel) {
             let live = live.ok_or(Error::PermissionDenied)?;
@@ -291,7 +330,7 @@ impl Core {
         token: Option<&str>,
     ) -> Result<Option<Response>, Error> {
         match &route.target {
-            Target::System => sys::handle(self, state, req).await,
+            Target::System => sys::handle(self, state, req, token).await,
             Target::Token => {
                 let live = live.ok_or(Error::PermissionDenied)?;
                 token::handle(self, state, req, &live, token.unwrap_or_default()).await
@@ -594,6 +633,8 @@ impl Core {
             router: ArcSwap::from_pointee(table),
             tokens,
             policies,
+            barrier: self.barrier.clone(),
+            wrapping_lock: tokio::sync::Mutex::new(()),
         })));
         Ok(())
     }

@@ -14,6 +14,7 @@ pub mod seal;
 mod sys;
 pub mod token;
 mod view;
+mod wrapping;
 
 pub use crate::core::{Core, CoreConfig, InitResult, Unsealed};
 pub use crate::view::BarrierView;

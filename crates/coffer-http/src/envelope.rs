@@ -11,7 +11,7 @@ struct Envelope<'a> {
     renewable: bool,
     lease_duration: u64,
     data: Option<&'a Map<String, Value>>,
-    wrap_info: Option<()>,
+    wrap_info: Option<&'a coffer_sdk::WrapInfo>,
     warnings: Option<&'a [String]>,
     auth: Option<&'a coffer_sdk::Auth>,
 }
@@ -26,7 +26,7 @@ pub fn to_json(request_id: &str, resp: &Response, sys_path: bool) -> Vec<u8> {
         renewable: lease.is_some_and(|l| l.renewable),
         lease_duration: lease.map_or(0, |l| l.ttl),
         data: resp.data.as_ref(),
-        wrap_info: None,
+        wrap_info: resp.wrap_info.as_ref(),
         warnings: (!resp.warnings.is_empty()).then_some(resp.warnings.as_slice()),
         auth: resp.auth.as_ref(),
     };

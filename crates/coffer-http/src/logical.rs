@@ -118,14 +118,24 @@ async fn serve(app: &AppState, req: HttpRequest, request_id: &str) -> Response {
         }
     }
 
+    let wrap_ttl = match parts.headers.get("x-vault-wrap-ttl").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(v)) => match coffer_sdk::duration::parse_str(v) {
+            Ok(ttl) if ttl > 0 => Some(ttl),
+            _ => return plain(StatusCode::BAD_REQUEST, "invalid wrap TTL"),
+        },
+        Some(Err(_)) => return plain(StatusCode::BAD_REQUEST, "invalid wrap TTL"),
+    };
     let mut logical = Request::new(operation, logical_path);
+    logical.wrap_ttl = wrap_ttl;
     logical.remote_addr = parts
         .extensions
         .get::<crate::serve::RemoteAddr>()
         .map(|a| a.0.ip().to_string());
     logical.id = request_id.to_owned();
     logical.data = data;
-    let sys_path = logical.path.starts_with("sys/");
+    // An unwrapped response is the original one, not a sys answer.
+    let sys_path = logical.path.starts_with("sys/") && !logical.path.starts_with("sys/wrapping/");
     let is_read = matches!(operation, Operation::Read | Operation::List);
     match app.core.handle(logical, token_of(&parts.headers)).await {
         Ok(Some(resp)) => {
@@ -133,7 +143,11 @@ async fn serve(app: &AppState, req: HttpRequest, request_id: &str) -> Response {
                 .http_status
                 .and_then(|s| StatusCode::from_u16(s).ok())
                 .unwrap_or(StatusCode::OK);
-            if resp.data.is_none() && resp.auth.is_none() && resp.warnings.is_empty() {
+            if resp.data.is_none()
+                && resp.auth.is_none()
+                && resp.wrap_info.is_none()
+                && resp.warnings.is_empty()
+            {
                 // Nothing to say: 204, or the bare status a backend asked for (OpenBao's
                 // kv-v2 PATCH of a missing secret is a 404 with an empty body).
                 return if status == StatusCode::OK {

@@ -14,5 +14,5 @@ pub mod storage;
 
 pub use backend::{Backend, BackendConfig, BackendKind, Factory, SpecialPaths};
 pub use error::Error;
-pub use logical::{Alias, Auth, Lease, Operation, Request, RequestAuth, Response};
+pub use logical::{Alias, Auth, Lease, Operation, Request, RequestAuth, Response, WrapInfo};
 pub use storage::{Storage, StorageOp};

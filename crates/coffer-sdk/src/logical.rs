@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// What a request does. HTTP maps GET to `Read` (or `List` with `?list=true`), POST/PUT to
@@ -78,6 +78,9 @@ pub struct Request {
     /// The mount's options (`version` for kv), as set by enable and tune.
     pub mount_options: Arc<BTreeMap<String, String>>,
     pub remote_addr: Option<String>,
+    /// Seconds; set when the client asked for the response to be wrapped
+    /// (`X-Vault-Wrap-TTL`). Core wraps it; backends ignore it.
+    pub wrap_ttl: Option<u64>,
 }
 
 impl Request {
@@ -93,6 +96,7 @@ impl Request {
             mount_type: String::new(),
             mount_options: Arc::default(),
             remote_addr: None,
+            wrap_ttl: None,
         }
     }
 
@@ -110,7 +114,7 @@ impl Request {
 
 /// A lease on a secret a mount issued; core registers it and calls the mount back to renew or
 /// revoke it.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Lease {
     pub lease_id: String,
     /// Seconds until expiry.
@@ -120,7 +124,7 @@ pub struct Lease {
 
 /// The result of a login, or the token facts a token path returns. A backend fills the policies
 /// and limits; core mints the token and fills `client_token` and `accessor`.
-#[derive(Clone, Default, Serialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Auth {
     pub client_token: String,
     pub accessor: String,
@@ -180,6 +184,8 @@ pub struct Response {
     pub lease: Option<Lease>,
     pub auth: Option<Auth>,
     pub warnings: Vec<String>,
+    /// Set by core when the response was wrapped: the only thing the client receives.
+    pub wrap_info: Option<WrapInfo>,
     /// A status other than the default for the operation, as Vault's `logical.HTTPStatusCode`:
     /// `sys/health` answers 429/501/503 with a body, kv-v2 answers 404 with the metadata of a
     /// deleted version.
@@ -208,5 +214,29 @@ impl Response {
     pub fn warn(mut self, warning: impl Into<String>) -> Self {
         self.warnings.push(warning.into());
         self
+    }
+}
+
+/// What a client receives instead of a wrapped response: a single-use token that unwraps it.
+#[derive(Clone, Default, Serialize)]
+pub struct WrapInfo {
+    pub token: String,
+    pub accessor: String,
+    pub ttl: u64,
+    pub creation_time: String,
+    pub creation_path: String,
+    /// The accessor of a wrapped token, when a token was wrapped.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub wrapped_accessor: String,
+}
+
+impl fmt::Debug for WrapInfo {
+    /// The wrapping token is a credential: it is never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WrapInfo")
+            .field("token", &"[REDACTED]")
+            .field("accessor", &self.accessor)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }

@@ -41,6 +41,7 @@ pub async fn handle(
     core: &Core,
     state: &Unsealed,
     req: Request,
+    token: Option<&str>,
 ) -> Result<Option<Response>, Error> {
     let op = req.operation;
     let path = req.path.clone();
@@ -91,6 +92,9 @@ pub async fn handle(
             ui_mounts(state, rest["ui/mounts".len()..].trim_start_matches('/'))
         }
         ("capabilities-self" | "capabilities", None) if write => capabilities(state, &req).await,
+        ("wrapping", Some(action)) if write || (read && action == "lookup") => {
+            wrapping(state, action, &req, token).await
+        }
         (
             "mounts" | "auth" | "policy" | "policies" | "key-status" | "rotate" | "capabilities"
             | "capabilities-self",
@@ -288,6 +292,40 @@ async fn capabilities(state: &Unsealed, req: &Request) -> Result<Option<Response
         out.insert("capabilities".into(), out[&paths[0]].clone());
     }
     Ok(Some(Response::with_data(out)))
+}
+
+/// `sys/wrapping/{wrap,unwrap,lookup,rewrap}`. `wrap` returns its input for the pipeline to
+/// wrap; the others take the wrapping token from the body or, as OpenBao allows, as the client
+/// token.
+async fn wrapping(
+    state: &Unsealed,
+    action: &str,
+    req: &Request,
+    token: Option<&str>,
+) -> Result<Option<Response>, Error> {
+    if action == "wrap" {
+        if req.data.is_empty() {
+            return Err(Error::invalid("no data provided"));
+        }
+        return Ok(Some(Response::with_data(req.data.clone())));
+    }
+    let wrapping_token = req
+        .get_str("token")
+        .filter(|t| !t.is_empty())
+        .or(token)
+        .ok_or_else(|| Error::invalid("wrapping token is not valid or does not exist"))?;
+    match action {
+        "unwrap" => crate::wrapping::unwrap(state, wrapping_token)
+            .await
+            .map(Some),
+        "lookup" => crate::wrapping::lookup(state, wrapping_token)
+            .await
+            .map(Some),
+        "rewrap" => crate::wrapping::rewrap(state, wrapping_token)
+            .await
+            .map(Some),
+        _ => Err(Error::UnsupportedPath(format!("sys/wrapping/{action}"))),
+    }
 }
 
 /// `sys/internal/ui/mounts[/<path>]`: the mount serving a path, as the bao CLI's kv commands ask.

@@ -192,6 +192,7 @@ async fn create(
             period,
             entity_id: String::new(),
             bound_cidrs: string_list(data.get("bound_cidrs"))?,
+            wrapping: false,
         })
         .await?;
     let mut resp = Response {

@@ -30,6 +30,9 @@ pub struct TokenEntry {
     /// CIDRs the token may be used from; empty means anywhere.
     #[serde(default)]
     pub bound_cidrs: Vec<String>,
+    /// A response-wrapping token: good only for `sys/wrapping/*`, once.
+    #[serde(default)]
+    pub wrapping: bool,
 }
 
 impl TokenEntry {

@@ -52,6 +52,7 @@ pub struct TokenParams {
     pub period: u64,
     pub entity_id: String,
     pub bound_cidrs: Vec<String>,
+    pub wrapping: bool,
 }
 
 /// Salted-hash token storage on the barrier.
@@ -121,6 +122,7 @@ impl TokenStore {
             period: params.period,
             entity_id: params.entity_id,
             bound_cidrs: params.bound_cidrs,
+            wrapping: params.wrapping,
         };
         let mut ops = vec![
             coffer_storage::Op::Put(
