@@ -1,0 +1,282 @@
+//! The request pipeline in process: tokens, policies, wrapping and the seal, through
+//! `Core::handle` on an in-memory store with the real kv and cubbyhole engines.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use coffer_core::{Core, CoreConfig};
+use coffer_sdk::{Error, Operation, Request, Response};
+use coffer_storage::InMem;
+use serde_json::{json, Value};
+
+async fn dev_core() -> (Arc<Core>, String) {
+    let factories = HashMap::from([
+        ("kv".to_owned(), coffer_engines::kv_factory()),
+        ("cubbyhole".to_owned(), coffer_engines::cubbyhole_factory()),
+    ]);
+    let core = Core::new(Arc::new(InMem::new()), CoreConfig::default(), factories);
+    core.dev_init(Some("root".into())).await.unwrap();
+    (core, "root".to_owned())
+}
+
+fn req(op: Operation, path: &str, body: Value) -> Request {
+    let Value::Object(map) = body else {
+        panic!("body must be an object")
+    };
+    Request::new(op, path).with_data(map)
+}
+
+async fn call(
+    core: &Core,
+    token: &str,
+    op: Operation,
+    path: &str,
+    body: Value,
+) -> Result<Option<Response>, Error> {
+    core.handle(req(op, path, body), Some(token)).await
+}
+
+async fn create_token(core: &Core, parent: &str, body: Value) -> String {
+    let resp = call(core, parent, Operation::Update, "auth/token/create", body)
+        .await
+        .unwrap()
+        .unwrap();
+    resp.auth.unwrap().client_token
+}
+
+#[tokio::test]
+async fn revoking_a_parent_revokes_its_children() {
+    let (core, root) = dev_core().await;
+    let parent = create_token(&core, &root, json!({"policies": ["root"]})).await;
+    let child = create_token(&core, &parent, json!({})).await;
+    let grandchild = create_token(&core, &child, json!({})).await;
+    call(
+        &core,
+        &root,
+        Operation::Update,
+        "auth/token/revoke",
+        json!({"token": parent}),
+    )
+    .await
+    .unwrap();
+    for token in [&parent, &child, &grandchild] {
+        let denied = call(
+            &core,
+            token,
+            Operation::Read,
+            "auth/token/lookup-self",
+            json!({}),
+        )
+        .await;
+        assert!(matches!(denied, Err(Error::PermissionDenied)));
+    }
+}
+
+#[tokio::test]
+async fn policies_limit_a_token_to_its_paths() {
+    let (core, root) = dev_core().await;
+    call(
+        &core,
+        &root,
+        Operation::Update,
+        "secret/data/app/db",
+        json!({"data": {"pw": "x"}}),
+    )
+    .await
+    .unwrap();
+    call(
+        &core,
+        &root,
+        Operation::Update,
+        "secret/data/other",
+        json!({"data": {"pw": "y"}}),
+    )
+    .await
+    .unwrap();
+    let policy = r#"
+        path "secret/data/app/*" { capabilities = ["read"] }
+        path "auth/token/create" { capabilities = ["update"] }
+    "#;
+    call(
+        &core,
+        &root,
+        Operation::Update,
+        "sys/policy/app",
+        json!({"policy": policy}),
+    )
+    .await
+    .unwrap();
+    let token = create_token(&core, &root, json!({"policies": ["app"]})).await;
+
+    let read = call(
+        &core,
+        &token,
+        Operation::Read,
+        "secret/data/app/db",
+        json!({}),
+    )
+    .await;
+    assert_eq!(read.unwrap().unwrap().data.unwrap()["data"]["pw"], "x");
+    for (op, path) in [
+        (Operation::Read, "secret/data/other"),
+        (Operation::Update, "secret/data/app/db"),
+        (Operation::List, "secret/metadata/"),
+        (Operation::Read, "sys/mounts"),
+        (Operation::Update, "sys/rotate"),
+    ] {
+        let denied = call(&core, &token, op, path, json!({"data": {"pw": "z"}})).await;
+        assert!(
+            matches!(denied, Err(Error::PermissionDenied)),
+            "{op:?} {path}"
+        );
+    }
+    // A child cannot get a policy its parent lacks.
+    let escalate = call(
+        &core,
+        &token,
+        Operation::Update,
+        "auth/token/create",
+        json!({"policies": ["root"]}),
+    )
+    .await;
+    assert!(matches!(escalate, Err(Error::InvalidRequest(_))));
+    let unchanged = call(
+        &core,
+        &root,
+        Operation::Read,
+        "secret/data/app/db",
+        json!({}),
+    )
+    .await;
+    assert_eq!(unchanged.unwrap().unwrap().data.unwrap()["data"]["pw"], "x");
+}
+
+#[tokio::test]
+async fn a_limited_use_token_is_exhausted() {
+    let (core, root) = dev_core().await;
+    let token = create_token(&core, &root, json!({"num_uses": 2})).await;
+    for _ in 0..2 {
+        call(
+            &core,
+            &token,
+            Operation::Read,
+            "auth/token/lookup-self",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    }
+    let third = call(
+        &core,
+        &token,
+        Operation::Read,
+        "auth/token/lookup-self",
+        json!({}),
+    )
+    .await;
+    assert!(matches!(third, Err(Error::PermissionDenied)));
+}
+
+#[tokio::test]
+async fn a_cidr_bound_token_is_refused_elsewhere() {
+    let (core, root) = dev_core().await;
+    let token = create_token(&core, &root, json!({"bound_cidrs": ["10.1.0.0/16"]})).await;
+    let mut inside = req(Operation::Read, "auth/token/lookup-self", json!({}));
+    inside.remote_addr = Some("10.1.2.3".into());
+    assert!(core.handle(inside, Some(&token)).await.is_ok());
+    let mut outside = req(Operation::Read, "auth/token/lookup-self", json!({}));
+    outside.remote_addr = Some("192.0.2.7".into());
+    assert!(matches!(
+        core.handle(outside, Some(&token)).await,
+        Err(Error::PermissionDenied)
+    ));
+}
+
+#[tokio::test]
+async fn a_wrapped_secret_unwraps_once() {
+    let (core, root) = dev_core().await;
+    call(
+        &core,
+        &root,
+        Operation::Update,
+        "secret/data/w",
+        json!({"data": {"k": "v"}}),
+    )
+    .await
+    .unwrap();
+    let mut read = req(Operation::Read, "secret/data/w", json!({}));
+    read.wrap_ttl = Some(60);
+    let wrapped = core.handle(read, Some(&root)).await.unwrap().unwrap();
+    assert!(wrapped.data.is_none(), "a wrapped response carries no data");
+    let info = wrapped.wrap_info.unwrap();
+    assert_eq!(
+        (info.ttl, info.creation_path.as_str()),
+        (60, "secret/data/w")
+    );
+
+    // The wrapping token cannot be used as an ordinary token.
+    let misuse = call(
+        &core,
+        &info.token,
+        Operation::Read,
+        "secret/data/w",
+        json!({}),
+    )
+    .await;
+    assert!(matches!(misuse, Err(Error::PermissionDenied)));
+
+    let unwrapped = call(
+        &core,
+        &info.token,
+        Operation::Update,
+        "sys/wrapping/unwrap",
+        json!({}),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(unwrapped.data.unwrap()["data"]["k"], "v");
+    let again = call(
+        &core,
+        &root,
+        Operation::Update,
+        "sys/wrapping/unwrap",
+        json!({"token": info.token}),
+    )
+    .await;
+    assert!(matches!(again, Err(Error::InvalidRequest(m)) if m.contains("not valid")));
+}
+
+#[tokio::test]
+async fn sealed_core_refuses_everything_and_unseals_with_its_key() {
+    let factories = HashMap::from([
+        ("kv".to_owned(), coffer_engines::kv_factory()),
+        ("cubbyhole".to_owned(), coffer_engines::cubbyhole_factory()),
+    ]);
+    let core = Core::new(Arc::new(InMem::new()), CoreConfig::default(), factories);
+    let init = core
+        .init(coffer_core::seal::SealConfig {
+            secret_shares: 3,
+            secret_threshold: 2,
+        })
+        .await
+        .unwrap();
+    let root = secrecy::ExposeSecret::expose_secret(&init.root_token).to_owned();
+    assert!(matches!(
+        call(&core, &root, Operation::Read, "sys/mounts", json!({})).await,
+        Err(Error::Sealed)
+    ));
+    for share in init.shares.iter().rev().take(2) {
+        core.unseal(secrecy::ExposeSecret::expose_secret(share))
+            .await
+            .unwrap();
+    }
+    assert!(call(&core, &root, Operation::Read, "sys/mounts", json!({}))
+        .await
+        .is_ok());
+    core.seal(Some(&root)).await.unwrap();
+    assert!(matches!(
+        call(&core, &root, Operation::Read, "sys/mounts", json!({})).await,
+        Err(Error::Sealed)
+    ));
+}
