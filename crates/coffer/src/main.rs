@@ -17,6 +17,16 @@ struct ServerCli {
 
 #[derive(Parser)]
 #[command(
+    name = "coffer scan",
+    about = "Find hardcoded secrets in files, stdin or git history"
+)]
+struct ScanCli {
+    #[command(flatten)]
+    args: coffer_scan::ScanArgs,
+}
+
+#[derive(Parser)]
+#[command(
     name = "coffer",
     version,
     about = "A secrets manager that speaks the Vault/OpenBao API",
@@ -42,6 +52,10 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+        Some("scan") => {
+            let cli = ScanCli::parse_from(args[1..].iter().cloned());
+            exit(coffer_scan::run(cli.args))
         }
         _ => {
             let cli = ClientCli::parse_from(coffer_cli::normalize_args(args));

@@ -22,8 +22,27 @@ pub async fn handle(
     let write = matches!(op, Operation::Create | Operation::Update);
     match req.path.as_str() {
         "create" | "create-orphan" if write => {
-            create(core, state, &req, caller, req.path == "create-orphan").await
+            create(core, state, &req, caller, req.path == "create-orphan", None).await
         }
+        path if write && path.starts_with("create/") => {
+            let name = &path["create/".len()..];
+            let role = load_role(state, name)
+                .await?
+                .ok_or_else(|| Error::invalid(format!("unknown role {name}")))?;
+            create(core, state, &req, caller, role.orphan, Some(role)).await
+        }
+        "roles" | "roles/" if op == Operation::List || op == Operation::Read => {
+            let keys = state.barrier().list(ROLE_PREFIX).await?;
+            if keys.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(Response::with_data(
+                [("keys".to_owned(), serde_json::json!(keys))]
+                    .into_iter()
+                    .collect(),
+            )))
+        }
+        path if path.starts_with("roles/") => role_path(state, &req, &path["roles/".len()..]).await,
         "lookup-self" if op == Operation::Read || write => {
             Ok(Some(lookup_response(&caller.entry, presented)))
         }
@@ -90,6 +109,7 @@ async fn create(
     req: &Request,
     caller: &LiveToken,
     orphan_path: bool,
+    role: Option<Role>,
 ) -> Result<Option<Response>, Error> {
     let parent = &caller.entry;
     let caller_is_root = parent.is_root();
@@ -114,27 +134,64 @@ async fn create(
         ));
     }
 
+    let no_default = bool_field(data, "no_default_policy")?
+        || role.as_ref().is_some_and(|r| r.token_no_default_policy);
     let mut policies = string_list(data.get("policies"))?;
-    if policies.is_empty() {
-        policies = parent.policies.clone();
-    } else if !caller_is_root
-        && !policies
-            .iter()
-            .all(|p| p == "default" || parent.policies.contains(p))
-    {
-        return Err(Error::invalid("child policies must be subset of parent"));
+    match &role {
+        // A role decides which policies its tokens may carry, whatever the parent has.
+        Some(role) => {
+            if policies.is_empty() {
+                policies = role.allowed_policies.clone();
+            }
+            let mut allowed = role.allowed_policies.clone();
+            if !role.token_no_default_policy {
+                allowed.push("default".into());
+            }
+            if let Some(bad) = policies
+                .iter()
+                .find(|p| role.disallowed_policies.contains(p))
+            {
+                return Err(Error::invalid(format!(
+                    "token policy {bad:?} is disallowed by this role"
+                )));
+            }
+            if !role.allowed_policies.is_empty()
+                && !policies
+                    .iter()
+                    .all(|p| p == "default" || allowed.contains(p))
+            {
+                return Err(Error::invalid(
+                    "token policies must be subset of the role's allowed policies",
+                ));
+            }
+        }
+        None if policies.is_empty() => policies = parent.policies.clone(),
+        None if !caller_is_root
+            && !policies
+                .iter()
+                .all(|p| p == "default" || parent.policies.contains(p)) =>
+        {
+            return Err(Error::invalid("child policies must be subset of parent"));
+        }
+        None => {}
     }
-    if !bool_field(data, "no_default_policy")?
-        && !policies.iter().any(|p| p == "root" || p == "default")
-    {
+    if !no_default && !policies.iter().any(|p| p == "root" || p == "default") {
         policies.push("default".into());
     }
     policies.sort();
     policies.dedup();
 
     let mut ttl = optional_duration(data, "ttl")?.or(optional_duration(data, "lease")?);
-    let explicit_max_ttl = optional_duration(data, "explicit_max_ttl")?.unwrap_or(0);
-    let period = optional_duration(data, "period")?.unwrap_or(0);
+    let role_max = role.as_ref().map_or(0, |r| r.token_explicit_max_ttl);
+    let explicit_max_ttl = match optional_duration(data, "explicit_max_ttl")?.unwrap_or(0) {
+        0 => role_max,
+        asked if role_max > 0 => asked.min(role_max),
+        asked => asked,
+    };
+    let period = match role.as_ref().map_or(0, |r| r.token_period) {
+        0 => optional_duration(data, "period")?.unwrap_or(0),
+        role_period => role_period,
+    };
     let is_root_token = policies.len() == 1 && policies[0] == "root";
     if ttl.is_none() && !(is_root_token && explicit_max_ttl == 0 && period == 0) {
         ttl = Some(core.default_lease_ttl());
@@ -174,7 +231,13 @@ async fn create(
     let renewable = match data.get("renewable") {
         Some(_) => bool_field(data, "renewable")?,
         None => true,
-    };
+    } && role.as_ref().is_none_or(|r| r.renewable);
+    let mut bound_cidrs = string_list(data.get("bound_cidrs"))?;
+    if let Some(role) = &role {
+        if bound_cidrs.is_empty() {
+            bound_cidrs.clone_from(&role.token_bound_cidrs);
+        }
+    }
 
     let (token, entry) = state
         .tokens
@@ -191,7 +254,7 @@ async fn create(
             renewable,
             period,
             entity_id: String::new(),
-            bound_cidrs: string_list(data.get("bound_cidrs"))?,
+            bound_cidrs,
             wrapping: false,
         })
         .await?;
@@ -303,5 +366,129 @@ pub fn string_list(value: Option<&Value>) -> Result<Vec<String>, Error> {
             })
             .collect(),
         Some(_) => Err(Error::invalid("expected a list of strings")),
+    }
+}
+
+const ROLE_PREFIX: &str = "sys/token/roles/";
+
+/// A token role (`auth/token/roles/<name>`): what tokens created through it may be.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct Role {
+    name: String,
+    allowed_policies: Vec<String>,
+    disallowed_policies: Vec<String>,
+    orphan: bool,
+    renewable: bool,
+    path_suffix: String,
+    token_period: u64,
+    token_explicit_max_ttl: u64,
+    token_no_default_policy: bool,
+    token_bound_cidrs: Vec<String>,
+    token_type: String,
+}
+
+impl Default for Role {
+    fn default() -> Self {
+        Role {
+            name: String::new(),
+            allowed_policies: Vec::new(),
+            disallowed_policies: Vec::new(),
+            orphan: false,
+            renewable: true,
+            path_suffix: String::new(),
+            token_period: 0,
+            token_explicit_max_ttl: 0,
+            token_no_default_policy: false,
+            token_bound_cidrs: Vec::new(),
+            token_type: "default-service".into(),
+        }
+    }
+}
+
+async fn load_role(state: &Unsealed, name: &str) -> Result<Option<Role>, Error> {
+    match state.barrier().get(&format!("{ROLE_PREFIX}{name}")).await? {
+        Some(bytes) => Ok(Some(
+            serde_json::from_slice(&bytes).map_err(Error::internal)?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// `auth/token/roles/<name>`: read, write (fields merge into an existing role), delete.
+async fn role_path(state: &Unsealed, req: &Request, name: &str) -> Result<Option<Response>, Error> {
+    if name.is_empty() || name.contains('/') {
+        return Err(Error::invalid("invalid role name"));
+    }
+    let key = format!("{ROLE_PREFIX}{name}");
+    match req.operation {
+        Operation::Read => {
+            let Some(role) = load_role(state, name).await? else {
+                return Ok(None);
+            };
+            let mut data = serde_json::to_value(&role).map_err(Error::internal)?;
+            data["period"] = serde_json::json!(0);
+            data["explicit_max_ttl"] = serde_json::json!(0);
+            data["allowed_policies_glob"] = serde_json::json!([]);
+            data["disallowed_policies_glob"] = serde_json::json!([]);
+            data["allowed_entity_aliases"] = Value::Null;
+            data.as_object_mut().map(|m| m.remove("token_bound_cidrs"));
+            match data {
+                Value::Object(map) => Ok(Some(Response::with_data(map))),
+                _ => Err(Error::internal("role is not an object")),
+            }
+        }
+        Operation::Create | Operation::Update => {
+            let mut role = load_role(state, name).await?.unwrap_or_default();
+            role.name = name.to_owned();
+            let data = &req.data;
+            if data.contains_key("allowed_policies") {
+                role.allowed_policies = string_list(data.get("allowed_policies"))?;
+            }
+            if data.contains_key("disallowed_policies") {
+                role.disallowed_policies = string_list(data.get("disallowed_policies"))?;
+            }
+            if data.contains_key("orphan") {
+                role.orphan = bool_field(data, "orphan")?;
+            }
+            if data.contains_key("renewable") {
+                role.renewable = bool_field(data, "renewable")?;
+            }
+            if data.contains_key("token_no_default_policy") {
+                role.token_no_default_policy = bool_field(data, "token_no_default_policy")?;
+            }
+            if let Some(suffix) = req.get_str("path_suffix") {
+                role.path_suffix = suffix.to_owned();
+            }
+            if let Some(period) =
+                optional_duration(data, "token_period")?.or(optional_duration(data, "period")?)
+            {
+                role.token_period = period;
+            }
+            if let Some(max) = optional_duration(data, "token_explicit_max_ttl")?
+                .or(optional_duration(data, "explicit_max_ttl")?)
+            {
+                role.token_explicit_max_ttl = max;
+            }
+            if data.contains_key("token_bound_cidrs") {
+                role.token_bound_cidrs = string_list(data.get("token_bound_cidrs"))?;
+            }
+            if let Some(kind) = req.get_str("token_type") {
+                if !matches!(kind, "service" | "default-service" | "default") {
+                    return Err(Error::invalid(format!("unsupported token_type {kind:?}")));
+                }
+                role.token_type = kind.to_owned();
+            }
+            state
+                .barrier()
+                .put(&key, serde_json::to_vec(&role).map_err(Error::internal)?)
+                .await?;
+            Ok(None)
+        }
+        Operation::Delete => {
+            state.barrier().delete(&key).await?;
+            Ok(None)
+        }
+        _ => Err(Error::UnsupportedOperation),
     }
 }
