@@ -15,6 +15,7 @@ use tracing::info;
 
 use crate::audit::{AuditBroker, AuditRecord};
 use crate::barrier::Barrier;
+use crate::identity::{self, IdentityStore};
 use crate::mount::{MountConfig, MountEntry, Route, RouteTable, Table, Target};
 use crate::policy::PolicyStore;
 use crate::seal::{Seal, SealConfig, SealStatus};
@@ -55,6 +56,7 @@ pub struct Unsealed {
     pub router: ArcSwap<RouteTable>,
     pub tokens: TokenStore,
     pub policies: PolicyStore,
+    pub identity: IdentityStore,
     barrier: Arc<Barrier>,
     /// Serialises unwraps, so that a wrapping token is exchanged once.
     pub(crate) wrapping_lock: tokio::sync::Mutex<()>,
@@ -79,7 +81,7 @@ pub struct Core {
 }
 
 /// Types whose mounts are made by the core itself and cannot be enabled again.
-const SINGLETON_TYPES: [&str; 3] = ["system", "token", "cubbyhole"];
+const SINGLETON_TYPES: [&str; 4] = ["system", "token", "cubbyhole", "identity"];
 /// Secrets-table paths no mount may take.
 const RESERVED_PATHS: [&str; 5] = ["sys/", "auth/", "cubbyhole/", "identity/", "audit/"];
 
@@ -305,7 +307,7 @@ impl Core {
         if !route.is_unauthenticated(rel) {
             let live = live.ok_or(Error::PermissionDenied)?;
             if !is_any_token_path(&req.path) {
-                let acl = state.policies.acl(&live.entry.policies).await?;
+                let acl = self.acl_of(state, &live.entry).await?;
                 if !acl.allows(req.operation, &req.path, route.is_root_path(rel)) {
                     return Err(Error::PermissionDenied);
                 }
@@ -320,6 +322,29 @@ impl Core {
         Ok(())
     }
 
+    /// The ACL of a token: its own policies plus those of its entity and the entity's groups.
+    async fn acl_of(
+        &self,
+        state: &Unsealed,
+        entry: &token::TokenEntry,
+    ) -> Result<Arc<crate::policy::Acl>, Error> {
+        if entry.entity_id.is_empty() {
+            return state.policies.acl(&entry.policies).await;
+        }
+        let grant = state.identity.grant(&entry.entity_id).await?;
+        if grant.disabled {
+            return Err(Error::PermissionDenied);
+        }
+        if grant.policies.is_empty() {
+            return state.policies.acl(&entry.policies).await;
+        }
+        let mut all = entry.policies.clone();
+        all.extend(grant.policies.iter().cloned());
+        all.sort();
+        all.dedup();
+        state.policies.acl(&all).await
+    }
+
     /// Hands an authorised request to whoever serves its mount.
     async fn dispatch(
         &self,
@@ -331,6 +356,7 @@ impl Core {
     ) -> Result<Option<Response>, Error> {
         match &route.target {
             Target::System => sys::handle(self, state, req, token).await,
+            Target::Identity => identity::handle(state, req).await,
             Target::Token => {
                 let live = live.ok_or(Error::PermissionDenied)?;
                 token::handle(self, state, req, &live, token.unwrap_or_default()).await
@@ -382,12 +408,22 @@ impl Core {
         } else {
             format!("{mount_name}-{}", auth.display_name)
         };
+        let entity_id = match &auth.alias {
+            Some(alias) => {
+                state
+                    .identity
+                    .entity_for_login(&mount.accessor, &mount.mount_type, alias)
+                    .await?
+            }
+            None => String::new(),
+        };
         let (token, entry) = state
             .tokens
             .create(TokenParams {
                 policies,
                 path,
                 display_name,
+                entity_id,
                 meta: auth.metadata.clone(),
                 ttl,
                 explicit_max_ttl: auth.explicit_max_ttl,
@@ -405,6 +441,7 @@ impl Core {
         auth.token_policies = minted.token_policies;
         auth.lease_duration = minted.lease_duration;
         auth.renewable = minted.renewable;
+        auth.entity_id = minted.entity_id;
         auth.orphan = true;
         auth.token_type = "service".into();
         Ok(())
@@ -452,7 +489,8 @@ impl Core {
             table,
             path,
             accessor: format!(
-                "{}_{}",
+                "{}{}_{}",
+                if table == Table::Auth { "auth_" } else { "" },
                 mount_type,
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ),
@@ -613,9 +651,13 @@ impl Core {
                 entries.push(entry);
             }
         }
-        if entries.is_empty() {
-            entries = builtin_mounts();
-            for entry in &entries {
+        // First unseal, or a store from a build with fewer built-in mounts.
+        let missing: Vec<MountEntry> = builtin_mounts()
+            .into_iter()
+            .filter(|b| !entries.iter().any(|e| e.mount_type == b.mount_type))
+            .collect();
+        if !missing.is_empty() {
+            for entry in &missing {
                 self.barrier
                     .put(
                         &entry.storage_key(),
@@ -633,6 +675,7 @@ impl Core {
             router: ArcSwap::from_pointee(table),
             tokens,
             policies,
+            identity: IdentityStore::new(self.barrier.clone()),
             barrier: self.barrier.clone(),
             wrapping_lock: tokio::sync::Mutex::new(()),
         })));
@@ -643,6 +686,7 @@ impl Core {
         let (target, special) = match entry.mount_type.as_str() {
             "system" => (Target::System, sys::special_paths()),
             "token" => (Target::Token, Default::default()),
+            "identity" => (Target::Identity, Default::default()),
             other => {
                 let factory = self.factories.get(other).ok_or_else(|| {
                     Error::invalid(format!("plugin not found in the catalog: {other}"))
@@ -663,6 +707,11 @@ impl Core {
             special,
             entry,
         })
+    }
+
+    /// The audit broker: device health, `sys/audit*`, and reopening files on SIGHUP.
+    pub fn audit(&self) -> &AuditBroker {
+        &self.audit
     }
 }
 
@@ -723,6 +772,13 @@ fn builtin_mounts() -> Vec<MountEntry> {
             "cubbyhole",
             "per-token private secret storage",
             true,
+        ),
+        entry(
+            Table::Secrets,
+            "identity/",
+            "identity",
+            "identity store",
+            false,
         ),
         entry(
             Table::Auth,

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod barrier;
 mod core;
+pub mod identity;
 pub mod mount;
 pub mod policy;
 pub mod seal;

@@ -4,15 +4,57 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use coffer_core::{Core, CoreConfig};
-use coffer_sdk::{Error, Operation, Request, Response};
+use coffer_sdk::{
+    Alias, Auth, Backend, BackendKind, Error, Operation, Request, Response, SpecialPaths, Storage,
+};
 use coffer_storage::InMem;
 use serde_json::{json, Value};
 
+/// An auth method for tests: `login/<name>` logs anyone in as `<name>` with no policies.
+struct TrustingAuth;
+
+#[async_trait]
+impl Backend for TrustingAuth {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Auth
+    }
+
+    fn special_paths(&self) -> SpecialPaths {
+        SpecialPaths {
+            unauthenticated: vec!["login/*".into()],
+            root: Vec::new(),
+        }
+    }
+
+    async fn handle(&self, req: Request, _: &dyn Storage) -> Result<Option<Response>, Error> {
+        let name = req
+            .path
+            .strip_prefix("login/")
+            .ok_or(Error::UnsupportedOperation)?;
+        Ok(Some(Response {
+            auth: Some(Auth {
+                display_name: name.to_owned(),
+                renewable: true,
+                alias: Some(Alias {
+                    name: name.to_owned(),
+                    metadata: Default::default(),
+                }),
+                ..Auth::default()
+            }),
+            ..Response::default()
+        }))
+    }
+}
+
 async fn dev_core() -> (Arc<Core>, String) {
+    let trusting: coffer_sdk::Factory =
+        Arc::new(|_: &coffer_sdk::BackendConfig| Ok(Arc::new(TrustingAuth) as Arc<dyn Backend>));
     let factories = HashMap::from([
         ("kv".to_owned(), coffer_engines::kv_factory()),
         ("cubbyhole".to_owned(), coffer_engines::cubbyhole_factory()),
+        ("trusting".to_owned(), trusting),
     ]);
     let core = Core::new(Arc::new(InMem::new()), CoreConfig::default(), factories);
     core.dev_init(Some("root".into())).await.unwrap();
@@ -279,4 +321,130 @@ async fn sealed_core_refuses_everything_and_unseals_with_its_key() {
         call(&core, &root, Operation::Read, "sys/mounts", json!({})).await,
         Err(Error::Sealed)
     ));
+}
+
+#[tokio::test]
+async fn group_policies_apply_to_member_entities_from_their_next_request() {
+    let (core, root) = dev_core().await;
+    call(
+        &core,
+        &root,
+        Operation::Update,
+        "sys/auth/trust",
+        json!({"type": "trusting"}),
+    )
+    .await
+    .unwrap();
+    call(
+        &core,
+        &root,
+        Operation::Update,
+        "secret/data/team/x",
+        json!({"data": {"v": 1}}),
+    )
+    .await
+    .unwrap();
+    let policy = r#"path "secret/data/team/*" { capabilities = ["read"] }"#;
+    call(
+        &core,
+        &root,
+        Operation::Update,
+        "sys/policy/team",
+        json!({"policy": policy}),
+    )
+    .await
+    .unwrap();
+
+    let login = core
+        .handle(
+            Request::new(Operation::Update, "auth/trust/login/alice"),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .auth
+        .unwrap();
+    assert!(!login.entity_id.is_empty(), "a login maps to an entity");
+    assert_eq!(login.policies, vec!["default"]);
+    let token = login.client_token;
+    let denied = call(
+        &core,
+        &token,
+        Operation::Read,
+        "secret/data/team/x",
+        json!({}),
+    )
+    .await;
+    assert!(matches!(denied, Err(Error::PermissionDenied)));
+
+    // The same alias logs in as the same entity.
+    let again = core
+        .handle(
+            Request::new(Operation::Update, "auth/trust/login/alice"),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .auth
+        .unwrap();
+    assert_eq!(again.entity_id, login.entity_id);
+
+    let group = call(
+        &core,
+        &root,
+        Operation::Update,
+        "identity/group",
+        json!({"name": "team", "policies": ["team"], "member_entity_ids": [login.entity_id]}),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let group_id = group.data.unwrap()["id"].as_str().unwrap().to_owned();
+    let allowed = call(
+        &core,
+        &token,
+        Operation::Read,
+        "secret/data/team/x",
+        json!({}),
+    )
+    .await;
+    assert!(
+        allowed.unwrap().is_some(),
+        "the group's policy applies at once"
+    );
+
+    call(
+        &core,
+        &root,
+        Operation::Delete,
+        &format!("identity/group/id/{group_id}"),
+        json!({}),
+    )
+    .await
+    .unwrap();
+    let denied = call(
+        &core,
+        &token,
+        Operation::Read,
+        "secret/data/team/x",
+        json!({}),
+    )
+    .await;
+    assert!(matches!(denied, Err(Error::PermissionDenied)));
+
+    let entity = call(
+        &core,
+        &root,
+        Operation::Read,
+        &format!("identity/entity/id/{}", login.entity_id),
+        json!({}),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .data
+    .unwrap();
+    assert_eq!(entity["aliases"][0]["name"], "alice");
 }

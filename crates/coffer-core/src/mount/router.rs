@@ -14,6 +14,7 @@ use crate::view::BarrierView;
 pub enum Target {
     System,
     Token,
+    Identity,
     Backend(Arc<dyn Backend>),
 }
 
