@@ -64,6 +64,11 @@ impl Chain {
         &self.head
     }
 
+    /// Goes back to `head` (entries sealed after it were not written).
+    pub fn reset(&mut self, head: Head) {
+        self.head = head;
+    }
+
     /// Turns `entry` (a JSON object) into the next line of the chain, newline included, and
     /// advances the head.
     pub fn seal(&mut self, entry: &[u8], out: &mut Vec<u8>) {
@@ -152,7 +157,11 @@ impl fmt::Display for Problem {
                 f.write_str("entry was modified or inserted (its hmac does not verify)")
             }
             Problem::Deleted { missing } => {
-                write!(f, "{missing} entr{} deleted before this line", plural_y(*missing))
+                write!(
+                    f,
+                    "{missing} entr{} deleted before this line",
+                    plural_y(*missing)
+                )
             }
             Problem::Reordered { seq, expected } => write!(
                 f,
@@ -383,7 +392,10 @@ mod tests {
         (0..n)
             .map(|i| {
                 let mut out = Vec::new();
-                chain.seal(format!("{{\"type\":\"request\",\"i\":{i}}}").as_bytes(), &mut out);
+                chain.seal(
+                    format!("{{\"type\":\"request\",\"i\":{i}}}").as_bytes(),
+                    &mut out,
+                );
                 String::from_utf8(out).unwrap()
             })
             .collect()
@@ -507,7 +519,11 @@ mod tests {
     #[test]
     fn series_of_files_verifies_and_a_missing_middle_file_is_found() {
         let lines = log(6);
-        let (a, b, c) = (lines[..2].concat(), lines[2..4].concat(), lines[4..].concat());
+        let (a, b, c) = (
+            lines[..2].concat(),
+            lines[2..4].concat(),
+            lines[4..].concat(),
+        );
         let seg = |name, text| Segment { name, text };
         let ok = verify(&key(), &[seg("a", &a), seg("b", &b), seg("c", &c)], None);
         assert_eq!(ok.to_string(), "OK: 6 entries");

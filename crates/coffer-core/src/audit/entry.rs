@@ -163,8 +163,7 @@ pub fn format(
                 Ok(Some(resp)) => {
                     out.data = resp.data.as_ref().map(hash_data);
                     out.auth = resp.auth.as_ref().map(|a| ResponseAuth {
-                        client_token: (!a.client_token.is_empty())
-                            .then(|| secret(&a.client_token)),
+                        client_token: (!a.client_token.is_empty()).then(|| secret(&a.client_token)),
                         accessor: (!a.accessor.is_empty()).then(|| accessor(&a.accessor)),
                         policies: a.policies.clone(),
                         token_policies: a.token_policies.clone(),

@@ -95,6 +95,7 @@ pub async fn handle(
         ("wrapping", Some(action)) if write || (read && action == "lookup") => {
             wrapping(state, action, &req, token).await
         }
+        ("audit" | "audit-hash" | "audit-chain", _) => crate::audit::sys::handle(core, req).await,
         (
             "mounts" | "auth" | "policy" | "policies" | "key-status" | "rotate" | "capabilities"
             | "capabilities-self",

@@ -1,0 +1,708 @@
+//! Audit devices: where entries go (`file`, `socket`, `syslog`), each served by one writer
+//! thread that seals entries into the device's chain in arrival order, writes a whole batch at
+//! once, syncs by the device's policy, and only then acknowledges the batch.
+//!
+//! A request waits for the acknowledgement at most the device's `write_timeout`: a stuck disk
+//! or socket fails requests fast (and shows in health) instead of freezing the server, as a
+//! blocked device does in Vault. The `file` device notices when its path was moved away,
+//! deleted or made read-only (logrotate, an operator): it reopens the path, or fails.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::chain::{self, Chain, Head};
+
+/// Entries waiting for a writer before new ones are refused.
+const QUEUE_CAPACITY: usize = 64 * 1024;
+/// Entries written in one batch at most.
+const MAX_BATCH: usize = 4096;
+/// How often `fsync = "interval"` syncs, and how often an idle writer wakes.
+const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// The default `write_timeout`.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// When a file device calls fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// After every batch, before it is acknowledged.
+    Always,
+    /// At most once a second (the default).
+    Interval,
+    /// Never; the OS writes back when it likes.
+    Never,
+}
+
+impl SyncPolicy {
+    pub fn parse(s: &str) -> Option<SyncPolicy> {
+        match s {
+            "always" => Some(SyncPolicy::Always),
+            "interval" => Some(SyncPolicy::Interval),
+            "never" => Some(SyncPolicy::Never),
+            _ => None,
+        }
+    }
+}
+
+/// Where a device writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    File {
+        path: PathBuf,
+        /// `None`: leave the mode alone (OpenBao's `mode = "0000"`).
+        mode: Option<u32>,
+        sync: SyncPolicy,
+    },
+    Stdout,
+    Socket {
+        address: String,
+        kind: SocketKind,
+    },
+    Syslog {
+        facility: u8,
+        tag: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketKind {
+    Tcp,
+    Udp,
+    Unix,
+}
+
+/// A device's state as `sys/health` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeviceHealth {
+    pub path: String,
+    #[serde(rename = "type")]
+    pub device_type: String,
+    /// `healthy` or `failing`.
+    pub status: &'static str,
+    /// RFC 3339; when the current run of failures began.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Entries this device could not record (the request was refused if no other device
+    /// recorded it).
+    pub dropped: u64,
+    /// Entries written.
+    pub written: u64,
+    /// The chain's last sequence number.
+    pub seq: u64,
+}
+
+/// What a writer reports back for one entry.
+pub type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+enum Msg {
+    Entry(Vec<u8>, Ack),
+    Reopen(Ack),
+    Stop,
+}
+
+/// Health counters shared by a device's writer and its callers.
+#[derive(Default)]
+pub struct State {
+    failing: Mutex<Option<(DateTime<Utc>, String)>>,
+    dropped: AtomicU64,
+    written: AtomicU64,
+    seq: AtomicU64,
+    head: Mutex<Head>,
+}
+
+impl State {
+    pub fn fail(&self, error: &str) {
+        let mut failing = self
+            .failing
+            .lock()
+            .expect("audit state lock is not poisoned");
+        match failing.as_mut() {
+            Some((_, last)) => error.clone_into(last),
+            None => {
+                tracing::error!(error, "audit device failing");
+                *failing = Some((Utc::now(), error.to_owned()));
+            }
+        }
+    }
+
+    pub fn drop_entry(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn succeed(&self, n: u64, head: &Head) {
+        self.written.fetch_add(n, Ordering::Relaxed);
+        self.seq.store(head.seq, Ordering::Relaxed);
+        head.clone_into(&mut self.head.lock().expect("audit state lock is not poisoned"));
+        let mut failing = self
+            .failing
+            .lock()
+            .expect("audit state lock is not poisoned");
+        if failing.take().is_some() {
+            tracing::warn!("audit device recovered");
+        }
+    }
+
+    pub fn head(&self) -> Head {
+        self.head
+            .lock()
+            .expect("audit state lock is not poisoned")
+            .clone()
+    }
+
+    pub fn health(&self, path: &str, device_type: &str) -> DeviceHealth {
+        let failing = self
+            .failing
+            .lock()
+            .expect("audit state lock is not poisoned")
+            .clone();
+        DeviceHealth {
+            path: path.to_owned(),
+            device_type: device_type.to_owned(),
+            status: if failing.is_some() {
+                "failing"
+            } else {
+                "healthy"
+            },
+            failing_since: failing
+                .as_ref()
+                .map(|(t, _)| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            last_error: failing.map(|(_, e)| e),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            written: self.written.load(Ordering::Relaxed),
+            seq: self.seq.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The handle of a running writer thread.
+pub struct Writer {
+    tx: SyncSender<Msg>,
+    pub state: Arc<State>,
+}
+
+impl Writer {
+    /// Opens the target (a failure to open leaves the device failing; it retries on every
+    /// batch), resumes the chain from the file's last entry (or `fallback`), and starts the
+    /// writer thread.
+    pub fn spawn(name: &str, target: Target, chain_key: &secrecy::SecretBox<Vec<u8>>) -> Writer {
+        let mut sink = Sink::new(target);
+        let head = sink.resume().unwrap_or_default();
+        let state = Arc::new(State::default());
+        state.seq.store(head.seq, Ordering::Relaxed);
+        head.clone_into(&mut state.head.lock().expect("fresh lock"));
+        if let Err(e) = sink.ensure_open() {
+            state.fail(&e.to_string());
+        }
+        let chain = Chain::new(chain_key, head);
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_CAPACITY);
+        let thread_state = state.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("audit-{}", name.trim_end_matches('/')))
+            .spawn(move || run(rx, sink, chain, &thread_state));
+        if let Err(e) = spawned {
+            state.fail(&format!("cannot start the writer thread: {e}"));
+        }
+        Writer { tx, state }
+    }
+
+    /// Queues an entry; the returned receiver resolves once it is written.
+    pub fn submit(
+        &self,
+        entry: Vec<u8>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, String> {
+        let (ack, rx) = tokio::sync::oneshot::channel();
+        match self.tx.try_send(Msg::Entry(entry, ack)) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err("the audit queue is full".into()),
+            Err(TrySendError::Disconnected(_)) => Err("the audit writer stopped".into()),
+        }
+    }
+
+    /// Asks the writer to reopen its file (SIGHUP).
+    pub fn reopen(&self) -> Option<tokio::sync::oneshot::Receiver<Result<(), String>>> {
+        let (ack, rx) = tokio::sync::oneshot::channel();
+        self.tx.try_send(Msg::Reopen(ack)).ok().map(|()| rx)
+    }
+
+    /// Flushes, syncs and ends the writer thread.
+    pub fn stop(&self) {
+        let _ = self.tx.try_send(Msg::Stop);
+    }
+}
+
+fn run(rx: Receiver<Msg>, mut sink: Sink, mut chain: Chain, state: &State) {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut acks = Vec::new();
+    loop {
+        let first = match rx.recv_timeout(SYNC_INTERVAL) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => {
+                sink.idle();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                sink.close();
+                return;
+            }
+        };
+        // Everything queued so far becomes one batch: one write, one sync, then the acks.
+        let mut before = chain.head().clone();
+        let mut next = Some(first);
+        let mut stop = false;
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Entry(entry, ack) => {
+                    chain.seal(&entry, &mut buf);
+                    acks.push(ack);
+                }
+                Msg::Reopen(ack) => {
+                    flush(&mut sink, &mut buf, &mut acks, &mut chain, &before, state);
+                    let result = sink.reopen().map_err(|e| e.to_string());
+                    if let Err(e) = &result {
+                        state.fail(e);
+                    }
+                    let _ = ack.send(result);
+                    before = chain.head().clone();
+                }
+                Msg::Stop => stop = true,
+            }
+            if stop || acks.len() >= MAX_BATCH {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        flush(&mut sink, &mut buf, &mut acks, &mut chain, &before, state);
+        if stop {
+            sink.close();
+            return;
+        }
+    }
+}
+
+/// Writes the batch, then acknowledges it; on failure the chain goes back to `before`, so the
+/// next entry links to the last one that was written.
+fn flush(
+    sink: &mut Sink,
+    buf: &mut Vec<u8>,
+    acks: &mut Vec<Ack>,
+    chain: &mut Chain,
+    before: &Head,
+    state: &State,
+) {
+    if acks.is_empty() {
+        return;
+    }
+    let result = sink.write(buf).map_err(|e| e.to_string());
+    buf.clear();
+    match &result {
+        Ok(()) => state.succeed(acks.len() as u64, chain.head()),
+        Err(e) => {
+            state.fail(e);
+            for _ in 0..acks.len() {
+                state.drop_entry();
+            }
+            chain.reset(before.clone());
+        }
+    }
+    for ack in acks.drain(..) {
+        let _ = ack.send(result.clone());
+    }
+}
+
+/// The open end of a target.
+struct Sink {
+    target: Target,
+    file: Option<(File, u64)>,
+    last_sync: Instant,
+    dirty: bool,
+    stream: Option<Stream>,
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Udp(UdpSocket),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixStream),
+    #[cfg(unix)]
+    Datagram(std::os::unix::net::UnixDatagram),
+}
+
+impl Sink {
+    fn new(target: Target) -> Sink {
+        Sink {
+            target,
+            file: None,
+            last_sync: Instant::now(),
+            dirty: false,
+            stream: None,
+        }
+    }
+
+    /// The head of the chain in the file's last entry, for a file device that restarts.
+    fn resume(&self) -> Option<Head> {
+        let Target::File { path, .. } = &self.target else {
+            return None;
+        };
+        let mut f = File::open(path).ok()?;
+        let len = f.metadata().ok()?.len();
+        let tail = len.min(1 << 20);
+        f.seek(SeekFrom::Start(len - tail)).ok()?;
+        let mut bytes = Vec::with_capacity(tail as usize);
+        f.read_to_end(&mut bytes).ok()?;
+        let text = String::from_utf8_lossy(&bytes);
+        let last = text.lines().rev().find(|l| !l.trim().is_empty())?;
+        let (seq, _, hmac) = chain::parse_line(last)?;
+        Some(Head { seq, hmac })
+    }
+
+    fn ensure_open(&mut self) -> io::Result<()> {
+        match &self.target {
+            Target::File { path, mode, .. } => {
+                // The path moved (logrotate), vanished or was made read-only: reopen or fail.
+                match std::fs::metadata(path) {
+                    Ok(meta) => {
+                        if meta.permissions().readonly() {
+                            self.file = None;
+                            return Err(io::Error::new(
+                                io::ErrorKind::PermissionDenied,
+                                format!("audit file {} is read-only", path.display()),
+                            ));
+                        }
+                        if self
+                            .file
+                            .as_ref()
+                            .is_some_and(|(_, ino)| *ino != inode(&meta))
+                        {
+                            self.file = None;
+                        }
+                    }
+                    Err(_) => self.file = None,
+                }
+                if self.file.is_none() {
+                    let file = open_file(path, *mode)?;
+                    let ino = inode(&file.metadata()?);
+                    self.file = Some((file, ino));
+                }
+                Ok(())
+            }
+            Target::Stdout => Ok(()),
+            Target::Socket { address, kind } => {
+                if self.stream.is_none() {
+                    self.stream = Some(connect(address, *kind)?);
+                }
+                Ok(())
+            }
+            Target::Syslog { .. } => {
+                if self.stream.is_none() {
+                    self.stream = Some(connect_syslog()?);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn write(&mut self, batch: &[u8]) -> io::Result<()> {
+        self.ensure_open()?;
+        let result = self.write_open(batch);
+        if result.is_err() {
+            // Reconnect (or reopen) once: a peer that restarted gets the batch on a new socket.
+            self.file = None;
+            self.stream = None;
+            self.ensure_open()?;
+            return self.write_open(batch);
+        }
+        result
+    }
+
+    fn write_open(&mut self, batch: &[u8]) -> io::Result<()> {
+        match &self.target {
+            Target::File { sync, .. } => {
+                let sync = *sync;
+                let (file, _) = self.file.as_mut().expect("ensure_open opened the file");
+                file.write_all(batch)?;
+                self.dirty = true;
+                if sync == SyncPolicy::Always
+                    || (sync == SyncPolicy::Interval && self.last_sync.elapsed() >= SYNC_INTERVAL)
+                {
+                    file.sync_data()?;
+                    self.dirty = false;
+                    self.last_sync = Instant::now();
+                }
+                Ok(())
+            }
+            Target::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(batch)?;
+                out.flush()
+            }
+            Target::Syslog { facility, tag } => {
+                // One datagram per entry: `<PRI>TAG[PID]: entry`, severity info.
+                let prefix = format!(
+                    "<{}>{tag}[{}]: ",
+                    u32::from(*facility) * 8 + 6,
+                    std::process::id()
+                );
+                let stream = self.stream.as_mut().expect("ensure_open connected");
+                for line in batch.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    let mut msg = prefix.clone().into_bytes();
+                    msg.extend_from_slice(line);
+                    stream.send_one(&msg)?;
+                }
+                Ok(())
+            }
+            Target::Socket { kind, .. } => {
+                let stream = self.stream.as_mut().expect("ensure_open connected");
+                if *kind == SocketKind::Udp {
+                    for line in batch.split_inclusive(|b| *b == b'\n') {
+                        stream.send_one(line)?;
+                    }
+                    Ok(())
+                } else {
+                    stream.write_all(batch)
+                }
+            }
+        }
+    }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        self.close();
+        self.file = None;
+        self.stream = None;
+        self.ensure_open()
+    }
+
+    /// An idle moment: sync what `interval` left unsynced.
+    fn idle(&mut self) {
+        if self.dirty {
+            if let Some((file, _)) = &self.file {
+                if file.sync_data().is_ok() {
+                    self.dirty = false;
+                    self.last_sync = Instant::now();
+                }
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if let Target::File { sync, .. } = &self.target {
+            if *sync != SyncPolicy::Never {
+                self.idle();
+            }
+        }
+    }
+}
+
+impl Stream {
+    fn send_one(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Stream::Udp(s) => s.send(bytes).map(drop),
+            #[cfg(unix)]
+            Stream::Datagram(s) => s.send(bytes).map(drop),
+            other => other.write_all(bytes),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.write_all(bytes),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write_all(bytes),
+            Stream::Udp(_) => self.send_one(bytes),
+            #[cfg(unix)]
+            Stream::Datagram(_) => self.send_one(bytes),
+        }
+    }
+}
+
+/// The socket write timeout: the writer gives up on a peer that stopped reading.
+const SOCKET_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn connect(address: &str, kind: SocketKind) -> io::Result<Stream> {
+    match kind {
+        SocketKind::Tcp => {
+            let addr = std::net::ToSocketAddrs::to_socket_addrs(address)?
+                .next()
+                .ok_or_else(|| io::Error::other(format!("cannot resolve {address}")))?;
+            let s = TcpStream::connect_timeout(&addr, SOCKET_TIMEOUT)?;
+            s.set_write_timeout(Some(SOCKET_TIMEOUT))?;
+            s.set_nodelay(true)?;
+            Ok(Stream::Tcp(s))
+        }
+        SocketKind::Udp => {
+            let s = UdpSocket::bind(("0.0.0.0", 0))?;
+            s.connect(address)?;
+            Ok(Stream::Udp(s))
+        }
+        #[cfg(unix)]
+        SocketKind::Unix => {
+            let s = std::os::unix::net::UnixStream::connect(address)?;
+            s.set_write_timeout(Some(SOCKET_TIMEOUT))?;
+            Ok(Stream::Unix(s))
+        }
+        #[cfg(not(unix))]
+        SocketKind::Unix => Err(io::Error::other("unix sockets need a unix system")),
+    }
+}
+
+#[cfg(unix)]
+fn connect_syslog() -> io::Result<Stream> {
+    let s = std::os::unix::net::UnixDatagram::unbound()?;
+    let mut last = io::Error::other("no syslog socket found");
+    for path in ["/dev/log", "/var/run/syslog", "/var/run/log"] {
+        match s.connect(path) {
+            Ok(()) => {
+                s.set_write_timeout(Some(SOCKET_TIMEOUT))?;
+                return Ok(Stream::Datagram(s));
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+#[cfg(not(unix))]
+fn connect_syslog() -> io::Result<Stream> {
+    Err(io::Error::other("syslog needs a unix system"))
+}
+
+fn open_file(path: &PathBuf, mode: Option<u32>) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode.unwrap_or(0o600));
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(file)
+}
+
+#[cfg(unix)]
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.ino()
+}
+
+#[cfg(not(unix))]
+fn inode(_meta: &std::fs::Metadata) -> u64 {
+    0
+}
+
+/// Parses a device's target from its type and options; the error names the bad option.
+pub fn target(device_type: &str, options: &BTreeMap<String, String>) -> Result<Target, String> {
+    match device_type {
+        "file" => {
+            let path = options
+                .get("file_path")
+                .or_else(|| options.get("path"))
+                .ok_or("file audit device needs a file_path option")?;
+            if path == "stdout" {
+                return Ok(Target::Stdout);
+            }
+            if path == "discard" {
+                return Err(
+                    "file_path \"discard\" is not supported: it would record nothing".into(),
+                );
+            }
+            let mode = match options.get("mode").map(String::as_str) {
+                None => Some(0o600),
+                Some(m) => {
+                    let bits = u32::from_str_radix(m, 8)
+                        .map_err(|_| format!("mode {m:?} is not an octal file mode"))?;
+                    (bits != 0).then_some(bits)
+                }
+            };
+            let sync = match options.get("fsync") {
+                None => SyncPolicy::Interval,
+                Some(s) => SyncPolicy::parse(s).ok_or_else(|| {
+                    format!("fsync must be \"always\", \"interval\" or \"never\", not {s:?}")
+                })?,
+            };
+            Ok(Target::File {
+                path: PathBuf::from(path),
+                mode,
+                sync,
+            })
+        }
+        "socket" => {
+            let address = options
+                .get("address")
+                .filter(|a| !a.is_empty())
+                .ok_or("socket audit device needs an address option")?
+                .clone();
+            let kind = match options.get("socket_type").map(String::as_str) {
+                None | Some("tcp") => SocketKind::Tcp,
+                Some("udp") => SocketKind::Udp,
+                Some("unix") => SocketKind::Unix,
+                Some(other) => {
+                    return Err(format!(
+                        "socket_type must be tcp, udp or unix, not {other:?}"
+                    ))
+                }
+            };
+            Ok(Target::Socket { address, kind })
+        }
+        "syslog" => {
+            let facility = options.get("facility").map_or("AUTH", String::as_str);
+            let facility = FACILITIES
+                .iter()
+                .position(|f| f.eq_ignore_ascii_case(facility))
+                .ok_or_else(|| format!("unknown syslog facility {facility:?}"))?;
+            let tag = options
+                .get("tag")
+                .cloned()
+                .unwrap_or_else(|| "coffer".into());
+            Ok(Target::Syslog {
+                facility: u8::try_from(facility).expect("fewer than 256 facilities"),
+                tag,
+            })
+        }
+        other => Err(format!(
+            "unknown audit device type {other:?} (supported: file, socket, syslog)"
+        )),
+    }
+}
+
+/// Syslog facilities by number (RFC 5424).
+const FACILITIES: [&str; 24] = [
+    "KERN",
+    "USER",
+    "MAIL",
+    "DAEMON",
+    "AUTH",
+    "SYSLOG",
+    "LPR",
+    "NEWS",
+    "UUCP",
+    "CRON",
+    "AUTHPRIV",
+    "FTP",
+    "NTP",
+    "SECURITY",
+    "CONSOLE",
+    "SOLARISCRON",
+    "LOCAL0",
+    "LOCAL1",
+    "LOCAL2",
+    "LOCAL3",
+    "LOCAL4",
+    "LOCAL5",
+    "LOCAL6",
+    "LOCAL7",
+];
