@@ -111,6 +111,7 @@ fn factories() -> HashMap<String, Factory> {
     HashMap::from([
         ("kv".to_owned(), coffer_engines::kv_factory()),
         ("cubbyhole".to_owned(), coffer_engines::cubbyhole_factory()),
+        ("transit".to_owned(), coffer_engines::transit_factory()),
     ])
 }
 
