@@ -308,7 +308,13 @@ impl Core {
             let live = live.ok_or(Error::PermissionDenied)?;
             if !is_any_token_path(&req.path) {
                 let acl = self.acl_of(state, &live.entry).await?;
-                if !acl.allows(req.operation, &req.path, route.is_root_path(rel)) {
+                if !acl.allows_request(
+                    req.operation,
+                    &req.path,
+                    route.is_root_path(rel),
+                    &req.data,
+                    req.wrap_ttl,
+                ) {
                     return Err(Error::PermissionDenied);
                 }
             }

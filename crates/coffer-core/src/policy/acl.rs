@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use coffer_sdk::{Error, Operation};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 /// A set of capabilities as bits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -72,10 +73,108 @@ impl Capabilities {
     }
 }
 
+/// What one path rule grants: capabilities, constraints on the request's parameters, and bounds
+/// on response wrapping.
+#[derive(Debug, Clone, Default)]
+pub struct Permissions {
+    pub caps: Capabilities,
+    /// Parameters every request must carry.
+    required: Vec<String>,
+    /// When not empty, the only parameters allowed (`*` allows any), each with the values it
+    /// may take (none listed: any value).
+    allowed: HashMap<String, Vec<Value>>,
+    /// Parameters refused (`*`: all), with the values refused (none listed: any value).
+    denied: HashMap<String, Vec<Value>>,
+    min_wrapping_ttl: u64,
+    max_wrapping_ttl: u64,
+}
+
+impl Permissions {
+    fn merge(&mut self, other: &Permissions) {
+        self.caps = self.caps.union(other.caps);
+        self.required.extend(other.required.iter().cloned());
+        for (map, from) in [
+            (&mut self.allowed, &other.allowed),
+            (&mut self.denied, &other.denied),
+        ] {
+            for (k, v) in from {
+                map.entry(k.clone()).or_default().extend(v.iter().cloned());
+            }
+        }
+        // As OpenBao: the looser of two wrapping bounds wins.
+        self.min_wrapping_ttl = min_nonzero(self.min_wrapping_ttl, other.min_wrapping_ttl);
+        self.max_wrapping_ttl = self.max_wrapping_ttl.max(other.max_wrapping_ttl);
+    }
+
+    /// Whether the request's parameters and wrapping satisfy this rule.
+    fn admits(&self, data: &Map<String, Value>, wrap_ttl: Option<u64>) -> bool {
+        if self.required.iter().any(|k| !data.contains_key(k)) {
+            return false;
+        }
+        for (key, value) in data {
+            let denied = self.denied.get(key).or_else(|| self.denied.get("*"));
+            if let Some(values) = denied {
+                if values.is_empty() || values.iter().any(|d| value_matches(d, value)) {
+                    return false;
+                }
+            }
+            if !self.allowed.is_empty() {
+                match self.allowed.get(key).or_else(|| self.allowed.get("*")) {
+                    None => return false,
+                    Some(values)
+                        if !values.is_empty()
+                            && !values.iter().any(|a| value_matches(a, value)) =>
+                    {
+                        return false
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if self.min_wrapping_ttl > 0 || self.max_wrapping_ttl > 0 {
+            let Some(ttl) = wrap_ttl else { return false };
+            if ttl < self.min_wrapping_ttl
+                || (self.max_wrapping_ttl > 0 && ttl > self.max_wrapping_ttl)
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn min_nonzero(a: u64, b: u64) -> u64 {
+    match (a, b) {
+        (0, x) | (x, 0) => x,
+        (a, b) => a.min(b),
+    }
+}
+
+/// A policy value matches a request value when equal, or as a glob with a leading or trailing
+/// `*` on strings; a list in the request matches when every element does.
+fn value_matches(policy: &Value, actual: &Value) -> bool {
+    match (policy, actual) {
+        (_, Value::Array(items)) => items.iter().all(|item| value_matches(policy, item)),
+        (Value::String(p), Value::String(a)) => {
+            if p == "*" {
+                true
+            } else if let Some(prefix) = p.strip_suffix('*') {
+                a.starts_with(prefix)
+            } else if let Some(suffix) = p.strip_prefix('*') {
+                a.ends_with(suffix)
+            } else {
+                p == a
+            }
+        }
+        (Value::String(p), other) => *p == other.to_string(),
+        (p, a) => p == a,
+    }
+}
+
 /// The rules of one policy, as parsed from HCL.
 #[derive(Debug, Clone)]
 pub struct Rules {
-    paths: Vec<(String, Capabilities)>,
+    paths: Vec<(String, Permissions)>,
 }
 
 impl Rules {
@@ -92,6 +191,16 @@ impl Rules {
             capabilities: Vec<String>,
             #[serde(default)]
             policy: Option<String>,
+            #[serde(default)]
+            required_parameters: Vec<String>,
+            #[serde(default)]
+            allowed_parameters: HashMap<String, Vec<Value>>,
+            #[serde(default)]
+            denied_parameters: HashMap<String, Vec<Value>>,
+            #[serde(default)]
+            min_wrapping_ttl: Option<Value>,
+            #[serde(default)]
+            max_wrapping_ttl: Option<Value>,
         }
         let doc: Document = hcl::from_str(text)
             .map_err(|e| Error::invalid(format!("failed to parse policy: {e}")))?;
@@ -111,7 +220,27 @@ impl Rules {
                     other => return Err(Error::invalid(format!("invalid policy {other:?}"))),
                 });
             }
-            paths.push((pattern.trim_start_matches('/').to_owned(), caps));
+            let ttl = |v: &Option<Value>| -> Result<u64, Error> {
+                v.as_ref()
+                    .map_or(Ok(0), coffer_sdk::duration::parse_seconds)
+            };
+            let permissions = Permissions {
+                caps,
+                required: block.required_parameters,
+                allowed: block.allowed_parameters,
+                denied: block.denied_parameters,
+                min_wrapping_ttl: ttl(&block.min_wrapping_ttl)?,
+                max_wrapping_ttl: ttl(&block.max_wrapping_ttl)?,
+            };
+            if permissions.max_wrapping_ttl > 0
+                && permissions.min_wrapping_ttl > permissions.max_wrapping_ttl
+            {
+                return Err(Error::invalid(format!(
+                    "max_wrapping_ttl ({}) cannot be less than min_wrapping_ttl ({}) on path {pattern:?}",
+                    permissions.max_wrapping_ttl, permissions.min_wrapping_ttl
+                )));
+            }
+            paths.push((pattern.trim_start_matches('/').to_owned(), permissions));
         }
         Ok(Rules { paths })
     }
@@ -121,15 +250,9 @@ impl Rules {
 #[derive(Debug, Default)]
 pub struct Acl {
     root: bool,
-    exact: HashMap<String, Capabilities>,
+    exact: HashMap<String, Permissions>,
     /// Patterns with `*` or `+`, most specific first.
-    patterns: Vec<Pattern>,
-}
-
-#[derive(Debug)]
-struct Pattern {
-    text: String,
-    caps: Capabilities,
+    patterns: Vec<(String, Permissions)>,
 }
 
 impl Acl {
@@ -141,29 +264,41 @@ impl Acl {
         }
     }
 
-    /// Merges policies: capabilities of equal patterns add up, and `deny` overrides.
+    /// Merges policies: the permissions of equal patterns add up, and `deny` overrides.
     pub fn compile<'a>(policies: impl IntoIterator<Item = &'a Rules>) -> Self {
-        let mut merged: HashMap<String, Capabilities> = HashMap::new();
+        let mut merged: HashMap<String, Permissions> = HashMap::new();
         for rules in policies {
-            for (pattern, caps) in &rules.paths {
-                let slot = merged.entry(pattern.clone()).or_default();
-                *slot = slot.union(*caps);
+            for (pattern, permissions) in &rules.paths {
+                merged
+                    .entry(pattern.clone())
+                    .or_default()
+                    .merge(permissions);
             }
         }
         let mut acl = Acl::default();
-        for (text, mut caps) in merged {
-            if caps.contains(Capabilities::DENY) {
-                caps = Capabilities::DENY;
+        for (text, mut permissions) in merged {
+            if permissions.caps.contains(Capabilities::DENY) {
+                permissions.caps = Capabilities::DENY;
             }
             if text.contains('+') || text.ends_with('*') {
-                acl.patterns.push(Pattern { text, caps });
+                acl.patterns.push((text, permissions));
             } else {
-                acl.exact.insert(text, caps);
+                acl.exact.insert(text, permissions);
             }
         }
         acl.patterns
-            .sort_by(|a, b| specificity(&b.text).cmp(&specificity(&a.text)));
+            .sort_by(|a, b| specificity(&b.0).cmp(&specificity(&a.0)));
         acl
+    }
+
+    /// The rule that governs `path`: the exact one, else the most specific pattern.
+    fn permissions(&self, path: &str) -> Option<&Permissions> {
+        self.exact.get(path).or_else(|| {
+            self.patterns
+                .iter()
+                .find(|(text, _)| glob_match(text, path))
+                .map(|(_, p)| p)
+        })
     }
 
     /// The capabilities granted on `path`.
@@ -171,28 +306,36 @@ impl Acl {
         if self.root {
             return Capabilities(0b1011_1111);
         }
-        if let Some(caps) = self.exact.get(path) {
-            return *caps;
-        }
-        self.patterns
-            .iter()
-            .find(|p| glob_match(&p.text, path))
+        self.permissions(path)
             .map_or(Capabilities::default(), |p| p.caps)
     }
 
     /// Whether `op` on `path` is allowed; `sudo` additionally requires the sudo capability.
     pub fn allows(&self, op: Operation, path: &str, sudo: bool) -> bool {
+        self.allows_request(op, path, sudo, &Map::new(), None)
+    }
+
+    /// As `allows`, also checking the request's parameters against the rule's required,
+    /// allowed and denied parameters, and its wrapping TTL against the rule's bounds.
+    pub fn allows_request(
+        &self,
+        op: Operation,
+        path: &str,
+        sudo: bool,
+        data: &Map<String, Value>,
+        wrap_ttl: Option<u64>,
+    ) -> bool {
         if self.root {
             return true;
         }
-        let caps = self.capabilities(path);
-        if caps.contains(Capabilities::DENY) {
+        let Some(permissions) = self.permissions(path) else {
+            return false;
+        };
+        let caps = permissions.caps;
+        if caps.contains(Capabilities::DENY) || (sudo && !caps.contains(Capabilities::SUDO)) {
             return false;
         }
-        if sudo && !caps.contains(Capabilities::SUDO) {
-            return false;
-        }
-        caps.contains(Capabilities::for_operation(op))
+        caps.contains(Capabilities::for_operation(op)) && permissions.admits(data, wrap_ttl)
     }
 }
 
@@ -301,6 +444,60 @@ mod tests {
         assert!(!acl.allows(Operation::Read, "secret/x", false));
         assert!(acl.allows(Operation::Update, "sys/rotate", false));
         assert!(!acl.allows(Operation::Update, "sys/rotate", true));
+    }
+
+    #[test]
+    fn parameter_constraints_and_wrapping_bounds_are_enforced() {
+        let acl = acl(r#"
+            path "secret/data/app" {
+              capabilities = ["update"]
+              required_parameters = ["owner"]
+              allowed_parameters = { "owner" = [], "env" = ["dev", "stage*"] }
+              denied_parameters = { "env" = ["stage-prod"] }
+            }
+            path "secret/data/wrapped" {
+              capabilities = ["read"]
+              min_wrapping_ttl = "1m"
+              max_wrapping_ttl = "1h"
+            }
+        "#);
+        let body = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let ok =
+            |data| acl.allows_request(Operation::Update, "secret/data/app", false, &data, None);
+        assert!(ok(body(serde_json::json!({"owner": "a", "env": "dev"}))));
+        assert!(ok(body(
+            serde_json::json!({"owner": "a", "env": "stage-2"})
+        )));
+        assert!(
+            !ok(body(serde_json::json!({"env": "dev"}))),
+            "owner is required"
+        );
+        assert!(
+            !ok(body(serde_json::json!({"owner": "a", "env": "prod"}))),
+            "env value not allowed"
+        );
+        assert!(
+            !ok(body(serde_json::json!({"owner": "a", "env": "stage-prod"}))),
+            "denied value"
+        );
+        assert!(
+            !ok(body(serde_json::json!({"owner": "a", "extra": 1}))),
+            "unknown parameter"
+        );
+
+        let read = |ttl| {
+            acl.allows_request(
+                Operation::Read,
+                "secret/data/wrapped",
+                false,
+                &Map::new(),
+                ttl,
+            )
+        };
+        assert!(!read(None), "wrapping is required");
+        assert!(!read(Some(30)));
+        assert!(read(Some(300)));
+        assert!(!read(Some(7200)));
     }
 
     #[test]

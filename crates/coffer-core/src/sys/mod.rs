@@ -91,14 +91,24 @@ pub async fn handle(
         ("internal", Some(rest)) if read && rest.starts_with("ui/mounts") => {
             ui_mounts(state, rest["ui/mounts".len()..].trim_start_matches('/'))
         }
-        ("capabilities-self" | "capabilities", None) if write => capabilities(state, &req).await,
+        ("capabilities-self" | "capabilities" | "capabilities-accessor", None) if write => {
+            capabilities(state, &req).await
+        }
         ("wrapping", Some(action)) if write || (read && action == "lookup") => {
             wrapping(state, action, &req, token).await
         }
         ("audit" | "audit-hash" | "audit-chain", _) => crate::audit::sys::handle(core, req).await,
         (
-            "mounts" | "auth" | "policy" | "policies" | "key-status" | "rotate" | "capabilities"
-            | "capabilities-self",
+            "mounts"
+            | "auth"
+            | "policy"
+            | "policies"
+            | "key-status"
+            | "rotate"
+            | "capabilities"
+            | "capabilities-self"
+            | "capabilities-accessor"
+            | "wrapping",
             _,
         ) => Err(Error::UnsupportedOperation),
         _ => Err(Error::UnsupportedPath(format!("sys/{path}"))),
@@ -259,8 +269,23 @@ async fn policy(
 
 /// `sys/capabilities-self` and `sys/capabilities`: what the caller's (or a given) token may do.
 async fn capabilities(state: &Unsealed, req: &Request) -> Result<Option<Response>, Error> {
-    let policies = match req.get_str("token") {
-        Some(token) if req.path == "capabilities" => state
+    let policies = match (req.get_str("token"), req.get_str("accessor")) {
+        (_, Some(accessor)) if req.path == "capabilities-accessor" => {
+            let hash = state
+                .tokens
+                .hash_by_accessor(accessor)
+                .await?
+                .ok_or_else(|| Error::invalid("invalid accessor"))?;
+            state
+                .tokens
+                .lookup_hash(&hash)
+                .await?
+                .ok_or_else(|| Error::invalid("invalid accessor"))?
+                .entry
+                .policies
+                .clone()
+        }
+        (Some(token), _) if req.path == "capabilities" => state
             .tokens
             .lookup(token)
             .await?
@@ -268,11 +293,12 @@ async fn capabilities(state: &Unsealed, req: &Request) -> Result<Option<Response
             .entry
             .policies
             .clone(),
-        _ => req
+        _ if req.path == "capabilities-self" => req
             .auth
             .as_ref()
             .map(|a| a.policies.clone())
             .ok_or(Error::PermissionDenied)?,
+        _ => return Err(Error::invalid("missing token or accessor")),
     };
     let acl = state.policies.acl(&policies).await?;
     let mut paths = crate::token::string_list(req.data.get("paths"))?;
