@@ -44,6 +44,12 @@ pub struct Config {
     pub max_lease_ttl: u64,
     /// Bytes.
     pub max_request_size: usize,
+    /// `audit "TYPE" "NAME" { description = "..." options { ... } }` blocks, in file order.
+    pub audit: Vec<coffer_core::audit::AuditDeviceConfig>,
+    /// OpenBao's opt-in to creating and removing audit devices through `sys/audit/<path>`.
+    pub unsafe_allow_api_audit_creation: bool,
+    /// Where API-created `file` devices may write; without it none can be created.
+    pub audit_api_directory: Option<PathBuf>,
 }
 
 const DEFAULT_TTL: u64 = 768 * 3600;
@@ -74,6 +80,9 @@ impl Config {
             default_lease_ttl: DEFAULT_TTL,
             max_lease_ttl: DEFAULT_TTL,
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
+            audit: Vec::new(),
+            unsafe_allow_api_audit_creation: false,
+            audit_api_directory: None,
         };
         for structure in body.into_inner() {
             match structure {
@@ -93,6 +102,12 @@ impl Config {
                             config.max_request_size = usize::try_from(integer(key, value)?)
                                 .map_err(|_| anyhow!("max_request_size is too large"))?
                         }
+                        "unsafe_allow_api_audit_creation" => {
+                            config.unsafe_allow_api_audit_creation = boolean(key, value)?
+                        }
+                        "audit_api_directory" => {
+                            config.audit_api_directory = Some(PathBuf::from(string(key, value)?))
+                        }
                         other => bail!("unknown key {other:?}"),
                     }
                 }
@@ -108,6 +123,13 @@ impl Config {
                             bail!("only one listener block is supported");
                         }
                         listener = Some(parse_listener(&block)?);
+                    }
+                    "audit" => {
+                        let device = parse_audit(&block)?;
+                        if config.audit.iter().any(|d| d.path == device.path) {
+                            bail!("audit device {:?} is declared twice", device.path);
+                        }
+                        config.audit.push(device);
                     }
                     other => bail!("unknown block {other:?}"),
                 },
@@ -176,6 +198,53 @@ fn parse_listener(block: &Block) -> Result<ListenerConfig> {
         }
     };
     Ok(ListenerConfig { address, tls })
+}
+
+/// `audit "file" "NAME" { description = "..." options { file_path = "..." } }`, OpenBao 2.7's
+/// declarative audit devices. Option values may be strings, numbers or booleans.
+fn parse_audit(block: &Block) -> Result<coffer_core::audit::AuditDeviceConfig> {
+    let (device_type, name) = match block.labels.as_slice() {
+        [t, n] => (t.as_str().to_owned(), n.as_str().to_owned()),
+        _ => bail!("audit block needs a type and a name, e.g. audit \"file\" \"NAME\" {{ }}"),
+    };
+    let mut description = String::new();
+    let mut options = std::collections::BTreeMap::new();
+    for structure in block.body.iter() {
+        match structure {
+            Structure::Attribute(a) => match a.key.as_str() {
+                "description" => description = string("description", &a.expr)?,
+                // Accepted as OpenBao does; devices are never replicated here.
+                "local" => {
+                    boolean("local", &a.expr)?;
+                }
+                other => bail!("unknown key {other:?} in audit {device_type:?} {name:?}"),
+            },
+            Structure::Block(b) if b.identifier.as_str() == "options" => {
+                for (key, value) in attributes(b, "options")? {
+                    let text = match &value {
+                        Expression::String(s) => s.clone(),
+                        Expression::Bool(b) => b.to_string(),
+                        Expression::Number(n) => n.to_string(),
+                        _ => bail!("audit option {key} must be a string, number or boolean"),
+                    };
+                    options.insert(key, text);
+                }
+            }
+            Structure::Block(b) => bail!(
+                "unexpected block {:?} in audit {device_type:?} {name:?}",
+                b.identifier.as_str()
+            ),
+        }
+    }
+    let device = coffer_core::audit::AuditDeviceConfig {
+        device_type,
+        path: format!("{}/", name.trim_matches('/')),
+        description,
+        options,
+    };
+    coffer_core::audit::validate(&device)
+        .map_err(|e| anyhow!("audit {:?} {name:?}: {e}", device.device_type))?;
+    Ok(device)
 }
 
 fn single_label(block: &Block, what: &str) -> Result<String> {
@@ -273,6 +342,71 @@ mod tests {
             (3600, 86400)
         );
         assert_eq!(config.max_request_size, 1 << 20);
+    }
+
+    #[test]
+    fn parses_audit_devices() {
+        let config = Config::parse(
+            r#"
+            storage "inmem" {}
+            listener "tcp" { tls_disable = true }
+            unsafe_allow_api_audit_creation = true
+            audit_api_directory = "/var/log/coffer"
+            audit "file" "main" {
+              description = "the audit log"
+              options {
+                file_path = "/var/log/coffer/audit.log"
+                mode = "0640"
+                fsync = "always"
+                log_raw = false
+              }
+            }
+            audit "socket" "siem" {
+              options {
+                address = "127.0.0.1:9090"
+                socket_type = "udp"
+              }
+            }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.audit.len(), 2);
+        let main = &config.audit[0];
+        assert_eq!(
+            (main.device_type.as_str(), main.path.as_str()),
+            ("file", "main/")
+        );
+        assert_eq!(main.description, "the audit log");
+        assert_eq!(main.options["fsync"], "always");
+        assert_eq!(main.options["log_raw"], "false");
+        assert_eq!(config.audit[1].options["socket_type"], "udp");
+        assert!(config.unsafe_allow_api_audit_creation);
+        assert_eq!(
+            config.audit_api_directory.as_deref(),
+            Some(Path::new("/var/log/coffer"))
+        );
+    }
+
+    #[test]
+    fn rejects_bad_audit_blocks() {
+        let err = |text: &str| {
+            let base = "storage \"inmem\" {}\nlistener \"tcp\" { tls_disable = true }\n";
+            format!("{:#}", Config::parse(&format!("{base}{text}")).unwrap_err())
+        };
+        assert!(
+            err("audit \"file\" { options { file_path = \"x\" } }").contains("a type and a name")
+        );
+        assert!(err("audit \"tape\" \"t\" {}").contains("unknown audit device type"));
+        assert!(
+            err("audit \"file\" \"f\" { options { fsync = \"x\" file_path = \"a\" } }")
+                .contains("fsync")
+        );
+        assert!(err("audit \"file\" \"f\" { options { file_path = \"a\" } }\naudit \"file\" \"f\" { options { file_path = \"b\" } }")
+            .contains("declared twice"));
+        assert!(
+            err("audit \"file\" \"f\" { options { file_path = \"a\" prefix = \"p\" } }")
+                .contains("unknown option")
+        );
     }
 
     #[test]

@@ -67,10 +67,20 @@ async fn serve(config: Config, args: ServerArgs) -> Result<()> {
         CoreConfig {
             default_lease_ttl: config.default_lease_ttl,
             max_lease_ttl: config.max_lease_ttl,
+            audit: config.audit.clone(),
             ..CoreConfig::default()
         },
         factories(),
     );
+    if config.unsafe_allow_api_audit_creation {
+        tracing::warn!(
+            "audit devices may be created through the API (unsafe_allow_api_audit_creation)"
+        );
+        core.audit()
+            .allow_api_creation(config.audit_api_directory.clone());
+    }
+    #[cfg(unix)]
+    tokio::spawn(reopen_audit_on_sighup(core.clone()));
     let ListenerConfig { address, tls } = &config.listener;
     let tls = match tls {
         Some((cert, key)) => Some(coffer_http::load_tls(cert, key).map_err(anyhow::Error::msg)?),
@@ -111,6 +121,8 @@ fn factories() -> HashMap<String, Factory> {
     HashMap::from([
         ("kv".to_owned(), coffer_engines::kv_factory()),
         ("cubbyhole".to_owned(), coffer_engines::cubbyhole_factory()),
+        ("userpass".to_owned(), coffer_auth::userpass_factory()),
+        ("approle".to_owned(), coffer_auth::approle_factory()),
         ("transit".to_owned(), coffer_engines::transit_factory()),
     ])
 }
@@ -147,6 +159,27 @@ Root Token: {root_token}
 Development mode should NOT be used in production installations!
 "
     );
+}
+
+/// SIGHUP reopens the audit files, so that logrotate can move them away; each device's chain
+/// continues in its new file.
+#[cfg(unix)]
+async fn reopen_audit_on_sighup(core: Arc<Core>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot install a SIGHUP handler: audit files will not be reopened");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        for (path, result) in core.audit().reopen().await {
+            match result {
+                Ok(()) => tracing::info!(device = %path, "audit device reopened"),
+                Err(error) => {
+                    tracing::error!(device = %path, %error, "audit device could not reopen")
+                }
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {
