@@ -166,7 +166,8 @@ fn value_matches(policy: &Value, actual: &Value) -> bool {
                 p == a
             }
         }
-        (Value::String(p), other) => *p == other.to_string(),
+        (Value::String(p), Value::Number(n)) => p.parse::<serde_json::Number>().is_ok_and(|p| p == *n),
+        (Value::String(p), Value::Bool(b)) => p.parse::<bool>().is_ok_and(|p| p == *b),
         (p, a) => p == a,
     }
 }
