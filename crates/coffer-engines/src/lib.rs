@@ -4,6 +4,7 @@
 
 pub mod cubbyhole;
 pub mod kv;
+pub mod pki;
 pub mod transit;
 mod passthrough;
 mod time;
@@ -13,4 +14,5 @@ mod testing;
 
 pub use cubbyhole::{cubbyhole_factory, cubbyhole_prefix};
 pub use kv::kv_factory;
+pub use pki::pki_factory;
 pub use transit::transit_factory;

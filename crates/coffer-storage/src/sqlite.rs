@@ -49,6 +49,9 @@ pub struct Sqlite {
     writer_thread: Option<JoinHandle<()>>,
     readers: Arc<ReadQueue>,
     reader_threads: Vec<JoinHandle<()>>,
+    /// Dropping the sender stops the checkpointer.
+    checkpoint_stop: Option<mpsc::Sender<()>>,
+    checkpoint_thread: Option<JoinHandle<()>>,
     stats: Arc<Stats>,
     path: PathBuf,
 }
@@ -66,6 +69,19 @@ impl Sqlite {
                 .map_err(|e| io_error("sync storage directory", &e))?;
         }
         let writer_conn = open_writer(&file)?;
+
+        // Checkpoints run beside the writer, so that copying the WAL back into the database
+        // never stalls a commit (SQLite's automatic checkpoint runs inside the committing
+        // write, which showed as a p99 write-latency spike). The writer has autocheckpoint off.
+        let checkpoint_conn = open_reader(&file)?;
+        checkpoint_conn
+            .pragma_update(None, "query_only", false)
+            .map_err(|e| sql_error("open checkpointer", &e))?;
+        let (checkpoint_stop, stop_rx) = mpsc::channel::<()>();
+        let checkpoint_thread = std::thread::Builder::new()
+            .name("coffer-sqlite-checkpoint".into())
+            .spawn(move || run_checkpointer(&checkpoint_conn, &stop_rx))
+            .map_err(|e| io_error("start the sqlite checkpointer", &e))?;
 
         let size = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -105,6 +121,8 @@ impl Sqlite {
         Ok(Sqlite {
             writer: Some(tx),
             writer_thread: Some(writer_thread),
+            checkpoint_stop: Some(checkpoint_stop),
+            checkpoint_thread: Some(checkpoint_thread),
             readers,
             reader_threads,
             stats,
@@ -158,6 +176,10 @@ impl Drop for Sqlite {
         self.writer.take();
         self.readers.close();
         if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
+        self.checkpoint_stop.take();
+        if let Some(t) = self.checkpoint_thread.take() {
             let _ = t.join();
         }
         for t in self.reader_threads.drain(..) {
@@ -457,6 +479,9 @@ fn open_writer(file: &Path) -> Result<Connection, Error> {
     // FULL: fsync the WAL at every commit, so an acknowledged write survives power loss.
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(|e| sql_error("set synchronous", &e))?;
+    // The background checkpointer copies the WAL back; commits never do.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(|e| sql_error("disable autocheckpoint", &e))?;
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(|e| sql_error("read schema version", &e))?;
@@ -471,6 +496,20 @@ fn open_writer(file: &Path) -> Result<Connection, Error> {
     ))
     .map_err(|e| sql_error("create schema", &e))?;
     Ok(conn)
+}
+
+/// How often the background checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Passive checkpoints until the store is dropped: they never block the writer or readers, and
+/// SQLite rewinds the WAL once a checkpoint has caught up.
+fn run_checkpointer(conn: &Connection, stop: &mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %sql_error("checkpoint", &e), "sqlite checkpoint failed");
+        }
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
 }
 
 fn open_reader(file: &Path) -> Result<Connection, Error> {

@@ -1,0 +1,337 @@
+//! Private keys of a PKI mount: generation (rsa, ec P-256/P-384, ed25519), import from the PEM
+//! forms OpenBao accepts (PKCS#8, PKCS#1, SEC1), and export in the forms OpenBao returns
+//! (`RSA PRIVATE KEY`, `EC PRIVATE KEY`, PKCS#8 for ed25519 or when `private_key_format=pkcs8`).
+//!
+//! Key material lives in `Zeroizing` buffers and is never printed: `Debug` shows the type only.
+//! Signing goes through rcgen's ring-backed `KeyPair`; RSA keys are generated with the `rsa`
+//! crate because ring cannot generate them.
+
+use std::fmt;
+
+use base64::Engine as _;
+use coffer_sdk::Error;
+use rcgen::{KeyPair, PublicKeyData, SignatureAlgorithm, SigningKey};
+use sha1::{Digest, Sha1};
+use zeroize::{Zeroize, Zeroizing};
+
+/// The key algorithms OpenBao's PKI engine knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyType {
+    Rsa,
+    Ec,
+    Ed25519,
+}
+
+impl KeyType {
+    /// Parses a `key_type` field (`any` is handled by roles, not here).
+    pub(crate) fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "rsa" => Ok(KeyType::Rsa),
+            "ec" => Ok(KeyType::Ec),
+            "ed25519" => Ok(KeyType::Ed25519),
+            other => Err(Error::invalid(format!("unknown key type: {other}"))),
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Rsa => "rsa",
+            KeyType::Ec => "ec",
+            KeyType::Ed25519 => "ed25519",
+        }
+    }
+
+    /// The bit length to use for `bits` (0 picks OpenBao's default), or OpenBao's error.
+    pub(crate) fn normalize_bits(self, bits: i64) -> Result<u32, Error> {
+        match (self, bits) {
+            (KeyType::Rsa, 0) => Ok(2048),
+            (KeyType::Rsa, 2048 | 3072 | 4096 | 8192) => Ok(bits as u32),
+            (KeyType::Rsa, _) => Err(Error::invalid(format!(
+                "unsupported bit length for RSA key: {bits}"
+            ))),
+            (KeyType::Ec, 0) => Ok(256),
+            (KeyType::Ec, 256 | 384) => Ok(bits as u32),
+            // ring, which signs for coffer, has no P-224 and no P-521.
+            (KeyType::Ec, _) => Err(Error::invalid(format!(
+                "unsupported bit length for EC key: {bits}"
+            ))),
+            (KeyType::Ed25519, _) => Ok(0),
+        }
+    }
+}
+
+/// A private key held as PKCS#8 DER, wiped on drop.
+pub(crate) struct PrivateKey {
+    kind: KeyType,
+    bits: u32,
+    pkcs8: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateKey")
+            .field("kind", &self.kind)
+            .field("bits", &self.bits)
+            .field("pkcs8", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl PrivateKey {
+    /// A fresh key. RSA generation is slow: callers run it off the async workers.
+    pub(crate) fn generate(kind: KeyType, bits: u32) -> Result<Self, Error> {
+        let pkcs8 = match kind {
+            KeyType::Rsa => {
+                use rsa::pkcs8::EncodePrivateKey;
+                let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits as usize)
+                    .map_err(Error::internal)?;
+                let doc = key.to_pkcs8_der().map_err(Error::internal)?;
+                Zeroizing::new(doc.as_bytes().to_vec())
+            }
+            KeyType::Ec | KeyType::Ed25519 => {
+                let alg = algorithm_for(kind, bits)?;
+                let mut pair = KeyPair::generate_for(alg).map_err(Error::internal)?;
+                let der = Zeroizing::new(pair.serialize_der());
+                pair.zeroize();
+                der
+            }
+        };
+        Ok(PrivateKey { kind, bits, pkcs8 })
+    }
+
+    /// A key whose type and size are already known (a stored entry).
+    pub(crate) fn from_parts(kind: KeyType, bits: u32, pkcs8: Zeroizing<Vec<u8>>) -> Self {
+        PrivateKey { kind, bits, pkcs8 }
+    }
+
+    /// A key from PKCS#8 DER (of any supported algorithm).
+    pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, Error> {
+        let pair = KeyPair::try_from(der)
+            .map_err(|_| Error::invalid("unable to parse private key: unsupported key"))?;
+        let alg = pair.algorithm();
+        let (kind, bits) = if alg == &rcgen::PKCS_ED25519 {
+            (KeyType::Ed25519, 0)
+        } else if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
+            (KeyType::Ec, 256)
+        } else if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
+            (KeyType::Ec, 384)
+        } else {
+            use rsa::pkcs8::DecodePrivateKey;
+            use rsa::traits::PublicKeyParts;
+            let key = rsa::RsaPrivateKey::from_pkcs8_der(der)
+                .map_err(|_| Error::invalid("unable to parse private key: unsupported key"))?;
+            (KeyType::Rsa, (key.size() * 8) as u32)
+        };
+        Ok(PrivateKey {
+            kind,
+            bits,
+            pkcs8: Zeroizing::new(der.to_vec()),
+        })
+    }
+
+    /// A key from one PEM block of a bundle: `PRIVATE KEY`, `RSA PRIVATE KEY` or
+    /// `EC PRIVATE KEY`; `None` when the block is not a private key.
+    pub(crate) fn from_pem_block(label: &str, der: &[u8]) -> Option<Result<Self, Error>> {
+        let bad = || Error::invalid("unable to parse private key in bundle");
+        Some(match label {
+            "PRIVATE KEY" => Self::from_pkcs8(der),
+            "RSA PRIVATE KEY" => {
+                use rsa::pkcs1::DecodeRsaPrivateKey;
+                use rsa::pkcs8::EncodePrivateKey;
+                rsa::RsaPrivateKey::from_pkcs1_der(der)
+                    .map_err(|_| bad())
+                    .and_then(|k| k.to_pkcs8_der().map_err(Error::internal))
+                    .and_then(|doc| Self::from_pkcs8(doc.as_bytes()))
+            }
+            "EC PRIVATE KEY" => {
+                use p256::pkcs8::EncodePrivateKey;
+                let doc = if let Ok(k) = p256::SecretKey::from_sec1_der(der) {
+                    k.to_pkcs8_der().map_err(Error::internal)
+                } else if let Ok(k) = p384::SecretKey::from_sec1_der(der) {
+                    k.to_pkcs8_der().map_err(Error::internal)
+                } else {
+                    Err(Error::invalid(
+                        "unable to parse private key in bundle: unsupported EC curve",
+                    ))
+                };
+                doc.and_then(|doc| Self::from_pkcs8(doc.as_bytes()))
+            }
+            _ => return None,
+        })
+    }
+
+    /// A key from a PEM string holding exactly one private key.
+    #[cfg(test)]
+    pub(crate) fn from_pem(pem: &str) -> Result<Self, Error> {
+        for block in super::pem::blocks(pem)? {
+            if let Some(key) = Self::from_pem_block(&block.label, &block.der) {
+                return key;
+            }
+        }
+        Err(Error::invalid("no private key found in PEM"))
+    }
+
+    pub(crate) fn kind(&self) -> KeyType {
+        self.kind
+    }
+
+    pub(crate) fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// The PKCS#8 DER, for storage.
+    pub(crate) fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// A ring-backed signer for this key.
+    pub(crate) fn signer(&self) -> Result<LoadedKey, Error> {
+        let pair = match self.kind {
+            KeyType::Rsa => KeyPair::from_pkcs8_der_and_sign_algo(
+                &self.pkcs8[..].into(),
+                &rcgen::PKCS_RSA_SHA256,
+            ),
+            _ => KeyPair::try_from(&self.pkcs8[..]),
+        }
+        .map_err(|_| Error::internal("stored private key does not load"))?;
+        Ok(LoadedKey(pair))
+    }
+
+    /// The DER OpenBao returns: PKCS#1 for RSA, SEC1 for EC, PKCS#8 for ed25519, or PKCS#8
+    /// for every type with `private_key_format=pkcs8`. The PEM label comes with it.
+    pub(crate) fn export_der(
+        &self,
+        pkcs8: bool,
+    ) -> Result<(Zeroizing<Vec<u8>>, &'static str), Error> {
+        if pkcs8 || self.kind == KeyType::Ed25519 {
+            return Ok((self.pkcs8.clone(), "PRIVATE KEY"));
+        }
+        match self.kind {
+            KeyType::Rsa => {
+                use rsa::pkcs1::EncodeRsaPrivateKey;
+                use rsa::pkcs8::DecodePrivateKey;
+                let key =
+                    rsa::RsaPrivateKey::from_pkcs8_der(&self.pkcs8).map_err(Error::internal)?;
+                let doc = key.to_pkcs1_der().map_err(Error::internal)?;
+                Ok((Zeroizing::new(doc.as_bytes().to_vec()), "RSA PRIVATE KEY"))
+            }
+            _ => {
+                use p256::pkcs8::DecodePrivateKey;
+                let der = if self.bits == 384 {
+                    p384::SecretKey::from_pkcs8_der(&self.pkcs8)
+                        .map_err(Error::internal)?
+                        .to_sec1_der()
+                } else {
+                    p256::SecretKey::from_pkcs8_der(&self.pkcs8)
+                        .map_err(Error::internal)?
+                        .to_sec1_der()
+                }
+                .map_err(Error::internal)?;
+                Ok((der, "EC PRIVATE KEY"))
+            }
+        }
+    }
+
+    /// The key as OpenBao's response field `private_key`: PEM, or base64 DER for
+    /// `format=der`.
+    pub(crate) fn export(&self, format: &str, pkcs8: bool) -> Result<Zeroizing<String>, Error> {
+        let (der, label) = self.export_der(pkcs8)?;
+        Ok(if format == "der" {
+            Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&der[..]))
+        } else {
+            super::pem::encode(label, &der)
+        })
+    }
+}
+
+/// rcgen's signer, wiped on drop as far as rcgen allows (its serialized DER copy).
+pub(crate) struct LoadedKey(KeyPair);
+
+impl LoadedKey {
+    /// The SubjectPublicKeyInfo DER.
+    #[cfg(test)]
+    pub(crate) fn spki(&self) -> Vec<u8> {
+        self.0.subject_public_key_info()
+    }
+}
+
+impl Drop for LoadedKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl PublicKeyData for LoadedKey {
+    fn der_bytes(&self) -> &[u8] {
+        self.0.der_bytes()
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.0.algorithm()
+    }
+}
+
+impl SigningKey for LoadedKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.0.sign(msg)
+    }
+}
+
+/// The subject key identifier OpenBao writes: SHA-1 of the public key bits (RFC 5280 method 1).
+pub(crate) fn key_identifier(public_key_bits: &[u8]) -> Vec<u8> {
+    Sha1::digest(public_key_bits).to_vec()
+}
+
+/// The signature algorithm rcgen signs with for an ec or ed25519 key.
+fn algorithm_for(kind: KeyType, bits: u32) -> Result<&'static SignatureAlgorithm, Error> {
+    match (kind, bits) {
+        (KeyType::Ed25519, _) => Ok(&rcgen::PKCS_ED25519),
+        (KeyType::Ec, 384) => Ok(&rcgen::PKCS_ECDSA_P384_SHA384),
+        (KeyType::Ec, _) => Ok(&rcgen::PKCS_ECDSA_P256_SHA256),
+        (KeyType::Rsa, _) => Ok(&rcgen::PKCS_RSA_SHA256),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_default_and_reject_like_openbao() {
+        assert_eq!(KeyType::Rsa.normalize_bits(0).unwrap(), 2048);
+        assert_eq!(KeyType::Ec.normalize_bits(0).unwrap(), 256);
+        assert_eq!(KeyType::Ec.normalize_bits(384).unwrap(), 384);
+        assert_eq!(KeyType::Ed25519.normalize_bits(0).unwrap(), 0);
+        assert_eq!(
+            KeyType::Ec.normalize_bits(255).unwrap_err().to_string(),
+            "unsupported bit length for EC key: 255"
+        );
+        assert!(KeyType::Rsa.normalize_bits(1024).is_err());
+        assert!(KeyType::parse("dsa").is_err());
+    }
+
+    #[test]
+    fn ec_key_exports_as_sec1_and_reimports() {
+        let key = PrivateKey::generate(KeyType::Ec, 256).unwrap();
+        let pem = key.export("pem", false).unwrap();
+        assert!(pem.starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
+        let back = PrivateKey::from_pem(&pem).unwrap();
+        assert_eq!(back.kind(), KeyType::Ec);
+        assert_eq!(back.bits(), 256);
+        assert_eq!(back.signer().unwrap().spki(), key.signer().unwrap().spki());
+        let pkcs8 = key.export("pem", true).unwrap();
+        assert!(pkcs8.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        assert!(!format!("{key:?}").contains(&pem[40..60]));
+    }
+
+    #[test]
+    fn ed25519_and_p384_round_trip() {
+        for (kind, bits) in [(KeyType::Ed25519, 0), (KeyType::Ec, 384)] {
+            let key = PrivateKey::generate(kind, bits).unwrap();
+            let back = PrivateKey::from_pem(&key.export("pem", false).unwrap()).unwrap();
+            assert_eq!((back.kind(), back.bits()), (kind, bits));
+            let sig = back.signer().unwrap().sign(b"x").unwrap();
+            assert!(!sig.is_empty());
+        }
+    }
+}
