@@ -6,6 +6,7 @@ pub mod cubbyhole;
 pub mod kv;
 pub mod pki;
 pub mod transit;
+pub mod totp;
 mod passthrough;
 mod time;
 
@@ -16,3 +17,4 @@ pub use cubbyhole::{cubbyhole_factory, cubbyhole_prefix};
 pub use kv::kv_factory;
 pub use pki::pki_factory;
 pub use transit::transit_factory;
+pub use totp::totp_factory;
