@@ -124,6 +124,7 @@ fn factories() -> HashMap<String, Factory> {
         ("userpass".to_owned(), coffer_auth::userpass_factory()),
         ("approle".to_owned(), coffer_auth::approle_factory()),
         ("transit".to_owned(), coffer_engines::transit_factory()),
+        ("pki".to_owned(), coffer_engines::pki_factory()),
     ])
 }
 
