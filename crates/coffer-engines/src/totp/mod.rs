@@ -15,7 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use base64::Engine as _;
 use coffer_sdk::framework::{Fields, Path, Paths};
-use coffer_sdk::{Backend, BackendConfig, BackendKind, Error, Factory, Operation, Request, Response, Storage};
+use coffer_sdk::{
+    Backend, BackendConfig, BackendKind, Error, Factory, Operation, Request, Response, Storage,
+};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -196,10 +198,14 @@ async fn create_key(
 
     if generate {
         if !key_string.is_empty() {
-            return Err(Error::invalid("a key should not be passed if generate is true"));
+            return Err(Error::invalid(
+                "a key should not be passed if generate is true",
+            ));
         }
         if !input_url.is_empty() {
-            return Err(Error::invalid("a url should not be passed if generate is true"));
+            return Err(Error::invalid(
+                "a url should not be passed if generate is true",
+            ));
         }
     }
 
@@ -231,8 +237,8 @@ async fn create_key(
         8 => 8,
         _ => return Err(Error::invalid("the digits value can only be 6 or 8")),
     };
-    let algorithm =
-        Algorithm::parse(&algorithm).ok_or_else(|| Error::invalid("the algorithm value is not valid"))?;
+    let algorithm = Algorithm::parse(&algorithm)
+        .ok_or_else(|| Error::invalid("the algorithm value is not valid"))?;
     if period <= 0 {
         return Err(Error::invalid("the period value must be greater than zero"));
     }
@@ -245,7 +251,9 @@ async fn create_key(
         ));
     }
     if key_size <= 0 {
-        return Err(Error::invalid("the key_size value must be greater than zero"));
+        return Err(Error::invalid(
+            "the key_size value must be greater than zero",
+        ));
     }
     let period = period as u64;
 
@@ -257,7 +265,9 @@ async fn create_key(
             ));
         }
         if issuer.is_empty() {
-            return Err(Error::invalid("the issuer value is required for generated keys"));
+            return Err(Error::invalid(
+                "the issuer value is required for generated keys",
+            ));
         }
         let size = usize::try_from(key_size).unwrap_or(usize::MAX);
         if size > MAX_KEY_SIZE {
@@ -269,7 +279,14 @@ async fn create_key(
         rand::rngs::OsRng.fill_bytes(&mut secret);
         key_string = otp::encode_secret(&secret);
         if exported {
-            let url = otp::otpauth_url(&issuer, &account_name, &key_string, period, digits, algorithm);
+            let url = otp::otpauth_url(
+                &issuer,
+                &account_name,
+                &key_string,
+                period,
+                digits,
+                algorithm,
+            );
             let mut data = Map::new();
             if qr_size != 0 {
                 let size = u32::try_from(qr_size).unwrap_or(u32::MAX);
@@ -298,7 +315,8 @@ async fn create_key(
         if rem != 0 {
             key_string.push_str(&"=".repeat(8 - rem));
         }
-        otp::decode_secret(&key_string).map_err(|e| Error::invalid(format!("invalid key value: {e}")))?;
+        otp::decode_secret(&key_string)
+            .map_err(|e| Error::invalid(format!("invalid key value: {e}")))?;
     }
 
     let entry = KeyEntry {
@@ -329,7 +347,9 @@ async fn read_code(name: &str, storage: &dyn Storage) -> Result<Option<Response>
     data.insert("expire_time".into(), json!(step_start + key.period));
     data.insert(
         "period".into(),
-        json!(crate::time::go_duration(i64::try_from(key.period).unwrap_or(i64::MAX))),
+        json!(crate::time::go_duration(
+            i64::try_from(key.period).unwrap_or(i64::MAX)
+        )),
     );
     Ok(Some(Response::with_data(data)))
 }

@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 /// HMAC of the big-endian counter under `secret` with hash `$hash`.
 macro_rules! hmac_counter {
     ($hash:ty, $secret:expr, $counter:expr) => {{
-        let mut mac = <Hmac<$hash> as Mac>::new_from_slice($secret)
-            .expect("HMAC accepts keys of any length");
+        let mut mac =
+            <Hmac<$hash> as Mac>::new_from_slice($secret).expect("HMAC accepts keys of any length");
         mac.update(&$counter.to_be_bytes());
         Zeroizing::new(mac.finalize().into_bytes().to_vec())
     }};
@@ -93,7 +93,13 @@ pub(crate) fn encode_secret(secret: &[u8]) -> Zeroizing<String> {
 
 /// The code for Unix time `unix` (RFC 6238: HOTP over the counter `unix / period`), zero-padded
 /// to `digits`.
-pub(crate) fn code_at(secret: &[u8], unix: u64, period: u64, digits: u32, alg: Algorithm) -> String {
+pub(crate) fn code_at(
+    secret: &[u8],
+    unix: u64,
+    period: u64,
+    digits: u32,
+    alg: Algorithm,
+) -> String {
     let counter = unix / period.max(1);
     let mac = match alg {
         Algorithm::Sha1 => hmac_counter!(sha1::Sha1, secret, counter),
@@ -233,7 +239,9 @@ pub(crate) fn qr_png(text: &str, size: u32) -> Result<Vec<u8>, String> {
         encoder.set_color(png::ColorType::Grayscale);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
-        writer.write_image_data(&pixels).map_err(|e| e.to_string())?;
+        writer
+            .write_image_data(&pixels)
+            .map_err(|e| e.to_string())?;
     }
     Ok(out)
 }
@@ -326,7 +334,10 @@ mod tests {
 
     #[test]
     fn secrets_decode_as_go_does() {
-        assert_eq!(&*decode_secret("jbswy3dpehpk3pxp").unwrap(), b"Hello!\xde\xad\xbe\xef");
+        assert_eq!(
+            &*decode_secret("jbswy3dpehpk3pxp").unwrap(),
+            b"Hello!\xde\xad\xbe\xef"
+        );
         assert_eq!(
             decode_secret("abc1").unwrap_err(),
             "illegal base32 data at input byte 3"
@@ -335,7 +346,10 @@ mod tests {
             decode_secret("!!!!").unwrap_err(),
             "illegal base32 data at input byte 0"
         );
-        assert_eq!(&*encode_secret(b"Hello!\xde\xad\xbe\xef"), "JBSWY3DPEHPK3PXP");
+        assert_eq!(
+            &*encode_secret(b"Hello!\xde\xad\xbe\xef"),
+            "JBSWY3DPEHPK3PXP"
+        );
     }
 
     #[test]
