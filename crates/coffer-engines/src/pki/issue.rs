@@ -100,7 +100,7 @@ impl CertSpec {
         params.not_before = to_time(self.not_before)?;
         params.not_after = to_time(self.not_after)?;
         params.serial_number = Some(random_serial());
-        params.is_ca = self.is_ca.clone().unwrap_or(IsCa::NoCa);
+        params.is_ca = self.is_ca.unwrap_or(IsCa::NoCa);
         params.key_usages = self.key_usages.clone();
         params.extended_key_usages = self.ext_key_usages.clone();
         params.use_authority_key_identifier_extension = true;

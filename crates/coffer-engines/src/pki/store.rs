@@ -361,7 +361,7 @@ pub(crate) fn chain_of(entry: &IssuerEntry, all: &[IssuerEntry]) -> Result<Vec<S
         .iter()
         .filter_map(|e| cert_der(&e.certificate).ok().map(|der| (e, der)))
         .collect();
-    let names = |der: &[u8]| -> Option<(Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)> {
+    let names = |der: &[u8]| -> Option<Names> {
         let (_, cert) = X509Certificate::from_der(der).ok()?;
         Some((
             cert.subject().as_raw().to_vec(),
@@ -395,6 +395,9 @@ pub(crate) fn chain_of(entry: &IssuerEntry, all: &[IssuerEntry]) -> Result<Vec<S
     }
     Ok(out)
 }
+
+/// Subject, issuer, subject key id and authority key id of a certificate.
+type Names = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// The subject key identifier extension's value.
 pub(crate) fn subject_key_id(cert: &X509Certificate<'_>) -> Option<Vec<u8>> {
