@@ -389,24 +389,25 @@ mod tests {
 
     #[test]
     fn rejects_bad_audit_blocks() {
-        let err = |text: &str| {
-            let base = "storage \"inmem\" {}\nlistener \"tcp\" { tls_disable = true }\n";
-            format!("{:#}", Config::parse(&format!("{base}{text}")).unwrap_err())
+        let err = |device: &str, options: &str| {
+            let text = format!(
+                "storage \"inmem\" {{}}\nlistener \"tcp\" {{\n  tls_disable = true\n}}\n\
+                 audit {device} {{\n  options {{\n{options}\n  }}\n}}\n"
+            );
+            format!("{:#}", Config::parse(&text).unwrap_err())
         };
-        assert!(
-            err("audit \"file\" { options { file_path = \"x\" } }").contains("a type and a name")
+        let path = "file_path = \"/tmp/a.log\"";
+        assert!(err("\"file\"", path).contains("a type and a name"));
+        assert!(err("\"tape\" \"t\"", path).contains("unknown audit device type"));
+        assert!(err("\"file\" \"f\"", &format!("{path}\nfsync = \"x\"")).contains("fsync"));
+        assert!(err("\"file\" \"f\"", &format!("{path}\nprefix = \"p\""))
+            .contains("unknown option \"prefix\""));
+        let twice = format!(
+            "storage \"inmem\" {{}}\nlistener \"tcp\" {{\n  tls_disable = true\n}}\n\
+             audit \"file\" \"f\" {{\n  options {{\n{path}\n  }}\n}}\n\
+             audit \"file\" \"f\" {{\n  options {{\n{path}\n  }}\n}}\n"
         );
-        assert!(err("audit \"tape\" \"t\" {}").contains("unknown audit device type"));
-        assert!(
-            err("audit \"file\" \"f\" { options { fsync = \"x\" file_path = \"a\" } }")
-                .contains("fsync")
-        );
-        assert!(err("audit \"file\" \"f\" { options { file_path = \"a\" } }\naudit \"file\" \"f\" { options { file_path = \"b\" } }")
-            .contains("declared twice"));
-        assert!(
-            err("audit \"file\" \"f\" { options { file_path = \"a\" prefix = \"p\" } }")
-                .contains("unknown option")
-        );
+        assert!(format!("{:#}", Config::parse(&twice).unwrap_err()).contains("declared twice"));
     }
 
     #[test]

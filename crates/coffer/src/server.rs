@@ -68,7 +68,6 @@ async fn serve(config: Config, args: ServerArgs) -> Result<()> {
             default_lease_ttl: config.default_lease_ttl,
             max_lease_ttl: config.max_lease_ttl,
             audit: config.audit.clone(),
-            ..CoreConfig::default()
         },
         factories(),
     );

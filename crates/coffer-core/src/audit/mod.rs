@@ -365,7 +365,11 @@ pub fn validate(config: &AuditDeviceConfig) -> Result<(), String> {
         "file" => &["file_path", "path", "mode", "fsync"],
         "socket" => &["address", "socket_type"],
         "syslog" => &["facility", "tag"],
-        _ => &[],
+        other => {
+            return Err(format!(
+                "unknown audit device type {other:?} (supported: file, socket, syslog)"
+            ))
+        }
     };
     for key in config.options.keys() {
         if !COMMON_OPTIONS.contains(&key.as_str()) && !specific.contains(&key.as_str()) {
