@@ -32,8 +32,9 @@ use super::policy::{
 macro_rules! ecdsa_sign {
     ($key:expr, $curve:ident, $input:expr, $marshaling:expr) => {{
         use $curve::ecdsa::signature::hazmat::PrehashSigner;
+        let digest = pad_prehash($input, <$curve::FieldBytes>::default().len());
         let sig: $curve::ecdsa::Signature = $key
-            .sign_prehash($input)
+            .sign_prehash(&digest)
             .map_err(|_| Error::invalid("input is too short for this curve"))?;
         match $marshaling {
             Marshaling::Asn1 => sig.to_der().as_bytes().to_vec(),
@@ -54,7 +55,10 @@ macro_rules! ecdsa_verify {
             Marshaling::Jws => $curve::ecdsa::Signature::from_slice($sig).ok(),
         };
         match parsed {
-            Some(sig) => verifying.verify_prehash($input, &sig).is_ok(),
+            Some(sig) => {
+                let digest = pad_prehash($input, <$curve::FieldBytes>::default().len());
+                verifying.verify_prehash(&digest, &sig).is_ok()
+            }
             None => false,
         }
     }};
@@ -760,6 +764,17 @@ fn rsa_verify(
             )))
         }
     })
+}
+
+/// A digest shorter than RustCrypto's minimum (half the field) left-padded to the field size:
+/// the same integer, which is what Go's ECDSA signs (a SHA-256 digest with P-521).
+fn pad_prehash(digest: &[u8], field_len: usize) -> std::borrow::Cow<'_, [u8]> {
+    if digest.len() >= field_len / 2 {
+        return std::borrow::Cow::Borrowed(digest);
+    }
+    let mut out = vec![0u8; field_len];
+    out[field_len - digest.len()..].copy_from_slice(digest);
+    std::borrow::Cow::Owned(out)
 }
 
 fn ed25519_verify(key: &ed25519_dalek::VerifyingKey, input: &[u8], sig: &[u8]) -> bool {

@@ -302,6 +302,13 @@ impl Bytes {
     }
 }
 
+impl fmt::Debug for Bytes {
+    /// Key bytes are never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
 impl Serialize for Bytes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&Zeroizing::new(STANDARD.encode(self.0.as_slice())))
