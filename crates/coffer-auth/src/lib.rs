@@ -6,6 +6,7 @@
 //! storage view. It never creates tokens, never reaches the barrier, the token store or HTTP.
 
 pub mod approle;
+pub mod jwt;
 pub mod userpass;
 
 mod clock;
@@ -17,4 +18,5 @@ mod token_params;
 mod testing;
 
 pub use approle::approle_factory;
+pub use jwt::jwt_factory;
 pub use userpass::userpass_factory;

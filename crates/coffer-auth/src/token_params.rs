@@ -45,6 +45,16 @@ pub(crate) const USERPASS_ALIASES: &[Alias] = &[
 pub(crate) const APPROLE_ALIASES: &[Alias] =
     &[("policies", "token_policies"), ("period", "token_period")];
 
+/// jwt's deprecated spellings.
+pub(crate) const JWT_ALIASES: &[Alias] = &[
+    ("policies", "token_policies"),
+    ("ttl", "token_ttl"),
+    ("max_ttl", "token_max_ttl"),
+    ("period", "token_period"),
+    ("num_uses", "token_num_uses"),
+    ("bound_cidrs", "token_bound_cidrs"),
+];
+
 const TOKEN_TYPES: [&str; 5] = [
     "default",
     "service",

@@ -122,6 +122,8 @@ fn factories() -> HashMap<String, Factory> {
         ("cubbyhole".to_owned(), coffer_engines::cubbyhole_factory()),
         ("userpass".to_owned(), coffer_auth::userpass_factory()),
         ("approle".to_owned(), coffer_auth::approle_factory()),
+        ("jwt".to_owned(), coffer_auth::jwt_factory()),
+        ("oidc".to_owned(), coffer_auth::jwt_factory()),
         ("transit".to_owned(), coffer_engines::transit_factory()),
         ("pki".to_owned(), coffer_engines::pki_factory()),
     ])
