@@ -126,6 +126,8 @@ fn factories() -> HashMap<String, Factory> {
         ("oidc".to_owned(), coffer_auth::jwt_factory()),
         ("transit".to_owned(), coffer_engines::transit_factory()),
         ("pki".to_owned(), coffer_engines::pki_factory()),
+        ("ssh".to_owned(), coffer_engines::ssh_factory()),
+        ("totp".to_owned(), coffer_engines::totp_factory()),
     ])
 }
 
