@@ -49,6 +49,8 @@ pub(crate) struct ClientConfig {
     pub ca_cert: Option<String>,
     pub tls_skip_verify: bool,
     pub token: Option<Token>,
+    /// `X-Vault-Wrap-TTL` for every request (`-wrap-ttl`), as Go's duration text.
+    pub wrap_ttl: Option<String>,
 }
 
 /// What can go wrong talking to the server.
@@ -277,10 +279,12 @@ impl Reply {
 }
 
 /// A blocking client for one server.
+#[derive(Clone)]
 pub(crate) struct Client {
     http: reqwest::blocking::Client,
     address: String,
     token: Option<Token>,
+    wrap_ttl: Option<String>,
 }
 
 impl Client {
@@ -313,7 +317,22 @@ impl Client {
             http,
             address: config.address.trim_end_matches('/').to_owned(),
             token: config.token.clone(),
+            wrap_ttl: config.wrap_ttl.clone().filter(|w| !w.is_empty()),
         })
+    }
+
+    /// The token requests carry, if any.
+    pub fn token(&self) -> Option<&Token> {
+        self.token.as_ref()
+    }
+
+    /// The same client with response wrapping off: bao's internal requests (the kv pre-flight,
+    /// login's unwrap) never ask for a wrapped answer.
+    pub fn without_wrapping(&self) -> Client {
+        Client {
+            wrap_ttl: None,
+            ..self.clone()
+        }
     }
 
     /// Replaces the token later requests carry.
@@ -345,6 +364,9 @@ impl Client {
         req = req.header("X-Vault-Request", "true");
         if let Some(t) = &self.token {
             req = req.header("X-Vault-Token", t.expose());
+        }
+        if let Some(w) = &self.wrap_ttl {
+            req = req.header("X-Vault-Wrap-TTL", w);
         }
         if let Some(b) = body {
             let bytes = serde_json::to_vec(b).map_err(|e| Error::Other(e.to_string()))?;
@@ -385,6 +407,14 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Reply, Error> {
         let reply = self.send(method, path, query, body, None)?;
+        match reply.error() {
+            Some(e) => Err(e),
+            None => Ok(reply),
+        }
+    }
+
+    /// A reply whose error status becomes the error.
+    pub fn checked(&self, reply: Reply) -> Result<Reply, Error> {
         match reply.error() {
             Some(e) => Err(e),
             None => Ok(reply),

@@ -264,6 +264,12 @@ pub(crate) fn output_list_result(
     secret: Option<Secret>,
     kv: bool,
 ) -> i32 {
+    // A wrapped answer is shown as it is (`list.go`, `kv_list.go`).
+    if let Some(s) = &secret {
+        if s.wrap_info.as_ref().is_some_and(|w| w.ttl != 0) {
+            return output::output_secret(env, s);
+        }
+    }
     let has_keys = secret
         .as_ref()
         .and_then(|s| s.data.as_ref())

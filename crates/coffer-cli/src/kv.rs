@@ -242,7 +242,8 @@ fn locate(
 
 /// `kvPreflightVersionRequest`: the mount path and whether it is kv v2.
 fn preflight(env: &mut Env<'_>, client: &Client, path: &str) -> Result<(String, bool), i32> {
-    let reply = client.read_raw_ui_mounts(path);
+    // `kvPreflightVersionRequest` turns wrapping off for this request.
+    let reply = client.without_wrapping().read_raw_ui_mounts(path);
     match reply {
         Err(e) if e.status() == Some(404) => Ok((String::new(), false)),
         Err(e) => {

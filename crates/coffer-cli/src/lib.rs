@@ -1,5 +1,5 @@
 //! The coffer CLI: the familiar `bao`/`vault` verbs (`status`, `operator`, `login`, `read`,
-//! `write`, `list`, `delete`, `kv`, `secrets`, `token`), speaking only the Vault HTTP API, with
+//! `write`, `list`, `delete`, `kv`, `secrets`, `token`, `policy`, `auth`, `unwrap`), speaking only the Vault HTTP API, with
 //! the flags, exit codes, tables and `-format=json` output of the OpenBao 2.7 CLI.
 //!
 //! The binary (crates/coffer) owns the top-level parser: it flattens [`GlobalArgs`], adds
@@ -11,24 +11,30 @@
 //! an unknown format), 2 for an error from the server or the network (and `status` of a sealed
 //! server); `kv get` of a soft-deleted secret is 0.
 
+mod auth;
 mod client;
 mod generic;
 mod kv;
 mod operator;
 mod output;
+mod policy;
 mod secrets;
 mod token;
+mod unwrap;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
+pub use auth::AuthCommand;
 pub use client::Token;
 pub use generic::{parse_args_data, DeleteArgs, ListArgs, ReadArgs, WriteArgs};
 pub use kv::{KvCommand, KvMetadataCommand};
 pub use operator::{OperatorCommand, StatusArgs};
 pub use output::Format;
+pub use policy::PolicyCommand;
 pub use secrets::SecretsCommand;
 pub use token::{LoginArgs, TokenCommand};
+pub use unwrap::UnwrapArgs;
 
 use client::{Client, ClientConfig};
 
@@ -59,6 +65,14 @@ pub enum Command {
     /// Interact with tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Interact with policies
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Interact with auth methods
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Unwrap a wrapped secret
+    Unwrap(UnwrapArgs),
 }
 
 /// Global flags shared by every verb.
@@ -66,7 +80,7 @@ pub enum Command {
 /// Unset fields fall back to the environment: `COFFER_ADDR`/`VAULT_ADDR` (default
 /// `https://127.0.0.1:8200`), `COFFER_TOKEN`/`VAULT_TOKEN` then the token file,
 /// `COFFER_CACERT`/`VAULT_CACERT`, `COFFER_SKIP_VERIFY`/`VAULT_SKIP_VERIFY`,
-/// `COFFER_FORMAT`/`VAULT_FORMAT`.
+/// `COFFER_FORMAT`/`VAULT_FORMAT`, `COFFER_WRAP_TTL`/`VAULT_WRAP_TTL`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
     /// Address of the server
@@ -81,6 +95,10 @@ pub struct GlobalArgs {
     /// Path to a PEM-encoded CA certificate to verify the server's certificate
     #[arg(long, global = true, value_name = "PATH")]
     pub ca_cert: Option<String>,
+    /// Wrap the response in a single-use token with this TTL (`X-Vault-Wrap-TTL`); read it
+    /// back with `unwrap`
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub wrap_ttl: Option<String>,
     /// The token to send; not a flag (tokens do not belong on command lines), set by callers
     /// such as tests. When unset: `COFFER_TOKEN`, `VAULT_TOKEN`, then the token file.
     #[arg(skip)]
@@ -142,13 +160,29 @@ fn run_inner(
         .clone()
         .or_else(|| env_var(&["COFFER_FORMAT", "VAULT_FORMAT"]))
         .unwrap_or_else(|| "table".to_owned());
+    let wrap_text = global
+        .wrap_ttl
+        .clone()
+        .or_else(|| env_var(&["COFFER_WRAP_TTL", "VAULT_WRAP_TTL"]));
     let mut env = Env {
         ui,
         format: Format::Table,
         global,
         interactive,
         stdout_tty,
+        wrap_ttl: None,
     };
+    // `-wrap-ttl` is a duration flag: a bad value is a usage error; zero means no wrapping.
+    if let Some(text) = wrap_text {
+        match output::parse_duration(&text) {
+            Ok(0) => {}
+            Ok(secs) => env.wrap_ttl = Some(output::go_duration(secs)),
+            Err(e) => {
+                env.error(&format!("invalid value \"{text}\" for flag -wrap-ttl: {e}"));
+                return 1;
+            }
+        }
+    }
     match Format::parse(&format_text) {
         Some(f) => env.format = f,
         None => {
@@ -167,6 +201,9 @@ fn run_inner(
         Command::Kv(c) => kv::run(&mut env, c),
         Command::Secrets(c) => secrets::run(&mut env, c),
         Command::Token(c) => token::run(&mut env, c),
+        Command::Policy(c) => policy::run(&mut env, c),
+        Command::Auth(c) => auth::run(&mut env, c),
+        Command::Unwrap(a) => unwrap::unwrap(&mut env, a),
     }
 }
 
@@ -229,6 +266,8 @@ pub(crate) struct Env<'a> {
     pub interactive: bool,
     /// Output is a terminal: a raw `-field` value gets a newline (bao's `PrintRaw`).
     pub stdout_tty: bool,
+    /// `-wrap-ttl` as Go's duration text (`1m30s`), sent on every request.
+    pub wrap_ttl: Option<String>,
 }
 
 impl Env<'_> {
@@ -251,6 +290,12 @@ impl Env<'_> {
     pub fn prompt(&mut self, s: &str) {
         let _ = write!(self.ui.out, "{s}");
         let _ = self.ui.out.flush();
+    }
+
+    /// Text on stderr, no newline (prompts bao writes to stderr).
+    pub fn prompt_err(&mut self, s: &str) {
+        let _ = write!(self.ui.err, "{s}");
+        let _ = self.ui.err.flush();
     }
 
     /// A line on stderr (`ui.Error`).
@@ -299,6 +344,7 @@ impl Env<'_> {
             ca_cert,
             tls_skip_verify,
             token,
+            wrap_ttl: self.wrap_ttl.clone(),
         }
     }
 

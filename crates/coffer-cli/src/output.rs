@@ -237,6 +237,29 @@ pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
     Ok(if neg { -secs } else { secs })
 }
 
+/// Go's `time.Time.String()` of an RFC 3339 timestamp (`2006-01-02 15:04:05.999999999 -0700
+/// MST`), as bao prints `wrapping_token_creation_time`; text that is not a timestamp is kept.
+pub(crate) fn go_time_string(rfc3339: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
+        return rfc3339.to_owned();
+    };
+    let mut out = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let nanos = t.timestamp_subsec_nanos();
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    let offset = t.format("%z").to_string();
+    // A parsed offset has no zone name: Go prints UTC for zero and the offset again otherwise.
+    let zone = if t.offset().local_minus_utc() == 0 {
+        "UTC".to_owned()
+    } else {
+        offset.clone()
+    };
+    format!("{out} {offset} {zone}")
+}
+
 /// `humanDurationInt`: integers become durations; anything else prints as it is.
 pub(crate) fn human_duration_value(v: &Value) -> String {
     match v.as_i64() {
@@ -389,7 +412,7 @@ pub(crate) fn secret_table(secret: &Secret) -> Option<String> {
         out.push(format!("wrapping_token_ttl: {d} {}", human_duration(w.ttl)));
         out.push(format!(
             "wrapping_token_creation_time: {d} {}",
-            w.creation_time
+            go_time_string(&w.creation_time)
         ));
         out.push(format!(
             "wrapping_token_creation_path: {d} {}",
@@ -679,6 +702,23 @@ mod tests {
         assert_eq!(human_duration(3660), "1h1m");
         assert_eq!(human_duration(3601), "1h1s");
         assert_eq!(go_duration(3600), "1h0m0s");
+    }
+
+    #[test]
+    fn creation_times_print_as_go_prints_them() {
+        assert_eq!(
+            go_time_string("2026-11-27T19:38:29.71981965Z"),
+            "2026-11-27 19:38:29.71981965 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2026-11-27T19:38:29Z"),
+            "2026-11-27 19:38:29 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2026-11-27T19:38:29.5+01:00"),
+            "2026-11-27 19:38:29.5 +0100 +0100"
+        );
+        assert_eq!(go_time_string("not a time"), "not a time");
     }
 
     #[test]

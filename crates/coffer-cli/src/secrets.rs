@@ -198,62 +198,62 @@ fn disable(env: &mut Env<'_>, a: DisableArgs) -> i32 {
     0
 }
 
-/// `api.MountOutput`, in its JSON field order.
+/// `api.MountOutput` (also `api.AuthMount`), in its JSON field order.
 #[derive(Serialize, Deserialize, Default)]
-struct MountOutput {
+pub(crate) struct MountOutput {
     #[serde(default)]
-    uuid: String,
+    pub uuid: String,
     #[serde(rename = "type", default)]
-    mount_type: String,
+    pub mount_type: String,
     #[serde(default)]
-    description: String,
+    pub description: String,
     #[serde(default)]
-    accessor: String,
+    pub accessor: String,
     #[serde(default)]
-    config: MountConfigOutput,
+    pub config: MountConfigOutput,
     #[serde(default, serialize_with = "ser_opt_sorted")]
-    options: Option<Map<String, Value>>,
+    pub options: Option<Map<String, Value>>,
     #[serde(default)]
-    local: bool,
+    pub local: bool,
     #[serde(default)]
-    seal_wrap: bool,
+    pub seal_wrap: bool,
     #[serde(default)]
-    external_entropy_access: bool,
+    pub external_entropy_access: bool,
     #[serde(default)]
-    plugin_version: String,
+    pub plugin_version: String,
     #[serde(default)]
-    running_plugin_version: String,
+    pub running_plugin_version: String,
     #[serde(default)]
-    running_sha256: String,
+    pub running_sha256: String,
     #[serde(default)]
-    deprecation_status: String,
+    pub deprecation_status: String,
 }
 
 /// `api.MountConfigOutput`.
 #[derive(Serialize, Deserialize, Default)]
-struct MountConfigOutput {
+pub(crate) struct MountConfigOutput {
     #[serde(default)]
-    default_lease_ttl: i64,
+    pub default_lease_ttl: i64,
     #[serde(default)]
-    max_lease_ttl: i64,
+    pub max_lease_ttl: i64,
     #[serde(default)]
-    force_no_cache: bool,
+    pub force_no_cache: bool,
     #[serde(default, skip_serializing_if = "empty_list")]
-    audit_non_hmac_request_keys: Option<Vec<String>>,
+    pub audit_non_hmac_request_keys: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "empty_list")]
-    audit_non_hmac_response_keys: Option<Vec<String>>,
+    pub audit_non_hmac_response_keys: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    listing_visibility: String,
+    pub listing_visibility: String,
     #[serde(default, skip_serializing_if = "empty_list")]
-    passthrough_request_headers: Option<Vec<String>>,
+    pub passthrough_request_headers: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "empty_list")]
-    allowed_response_headers: Option<Vec<String>>,
+    pub allowed_response_headers: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    token_type: String,
+    pub token_type: String,
     #[serde(default, skip_serializing_if = "empty_list")]
-    allowed_managed_keys: Option<Vec<String>>,
+    pub allowed_managed_keys: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    user_lockout_config: Option<Value>,
+    pub user_lockout_config: Option<Value>,
 }
 
 fn empty_list(l: &Option<Vec<String>>) -> bool {
@@ -424,7 +424,7 @@ fn tune(env: &mut Env<'_>, a: TuneArgs) -> i32 {
 }
 
 /// `ttlToAPI`: unset is "", negative is "system", anything else Go's duration string.
-fn ttl_to_api(secs: i64) -> String {
+pub(crate) fn ttl_to_api(secs: i64) -> String {
     match secs {
         0 => String::new(),
         s if s < 0 => "system".to_owned(),
@@ -433,7 +433,11 @@ fn ttl_to_api(secs: i64) -> String {
 }
 
 /// A duration flag's seconds; a bad value is a usage error (exit 1), as bao's flag parser.
-fn flag_duration(env: &mut Env<'_>, name: &str, value: Option<&str>) -> Result<i64, i32> {
+pub(crate) fn flag_duration(
+    env: &mut Env<'_>,
+    name: &str,
+    value: Option<&str>,
+) -> Result<i64, i32> {
     match value {
         None => Ok(0),
         Some(v) => parse_duration(v).map_err(|e| {
@@ -444,7 +448,10 @@ fn flag_duration(env: &mut Env<'_>, name: &str, value: Option<&str>) -> Result<i
 }
 
 /// `-options k=v` flags as a map (`None` when none were given, sent as `null`).
-fn parse_options(env: &mut Env<'_>, options: &[String]) -> Result<Option<Map<String, Value>>, i32> {
+pub(crate) fn parse_options(
+    env: &mut Env<'_>,
+    options: &[String],
+) -> Result<Option<Map<String, Value>>, i32> {
     if options.is_empty() {
         return Ok(None);
     }

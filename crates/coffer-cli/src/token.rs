@@ -1,14 +1,18 @@
-//! `token create|lookup|revoke` over `auth/token/*`, and `login` with the token method: look
-//! the token up with `auth/token/lookup-self`, store it in the token file (`~/.coffer-token`,
-//! mode 0600), and print the login as bao prints one.
+//! `token create|lookup|renew|revoke|capabilities` over `auth/token/*` and `sys/capabilities*`,
+//! and `login`: with the token method (look the token up with `auth/token/lookup-self`) or a
+//! login method (`userpass`, `approle`, `jwt`: a write to `auth/<mount>/login`), store the token
+//! in the token file (`~/.coffer-token`, mode 0600), and print the login as bao prints one.
 //!
-//! Copies OpenBao `internal/command/{token_create,token_lookup,token_revoke,login}.go` and
-//! `internal/builtin/credential/token/cli.go`. The token is printed only where bao prints it:
+//! Copies OpenBao `internal/command/{token_create,token_lookup,token_renew,token_revoke,
+//! token_capabilities,login}.go` and `internal/builtin/credential/{token,userpass}/cli.go`.
+//! bao 2.7.2 has no CLI handler for AppRole or JWT (it answers "Unknown auth method"); coffer
+//! adds them as the plain login write `bao write auth/approle/login role_id=.. secret_id=..`
+//! would send, then stores and prints the token as any login. The token is printed only where bao prints it:
 //! the login table and `token create`.
 
 use serde_json::{json, Map, Value};
 
-use crate::client::{Secret, SecretAuth, Token};
+use crate::client::{Client, Secret, SecretAuth, Token};
 use crate::output::{self, go_duration, parse_duration, wrap_at_length, Format};
 use crate::{check_args, Env};
 
@@ -21,6 +25,52 @@ pub enum TokenCommand {
     Lookup(LookupArgs),
     /// Revoke a token and its children
     Revoke(RevokeArgs),
+    /// Renew a token's lease
+    Renew(RenewArgs),
+    /// Print a token's capabilities on a path
+    Capabilities(CapabilitiesArgs),
+}
+
+/// `token renew [-increment D] [-accessor] [TOKEN]`
+///
+/// Its `Debug` hides the positional argument: it is a token.
+#[derive(clap::Args, Default)]
+pub struct RenewArgs {
+    /// Treat the argument as an accessor
+    #[arg(long)]
+    pub accessor: bool,
+    /// Request this much more time (e.g. 1h, or seconds); the server may cap it
+    #[arg(long, short = 'i')]
+    pub increment: Option<String>,
+    /// TOKEN or ACCESSOR (default: the current token)
+    pub args: Vec<String>,
+}
+
+impl std::fmt::Debug for RenewArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenewArgs")
+            .field("accessor", &self.accessor)
+            .field("increment", &self.increment)
+            .field("args", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// `token capabilities [TOKEN] PATH`
+///
+/// Its `Debug` hides the positional arguments: one may be a token.
+#[derive(clap::Args, Default)]
+pub struct CapabilitiesArgs {
+    /// [TOKEN] PATH
+    pub args: Vec<String>,
+}
+
+impl std::fmt::Debug for CapabilitiesArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CapabilitiesArgs")
+            .field("args", &"[REDACTED]")
+            .finish()
+    }
 }
 
 /// `token create [-policy P]... [-ttl D] [-display-name N] [-orphan] [-no-default-policy] ...`
@@ -104,17 +154,21 @@ pub struct RevokeArgs {
     pub args: Vec<String>,
 }
 
-/// `login [-method token] [-no-store] [-no-print] [-token-only] [TOKEN | token=TOKEN]`
+/// `login [-method token|userpass|approle|jwt] [-path P] [-no-store] [-no-print]
+/// [-token-only] [-non-interactive] [TOKEN | K=V...]`
 ///
 /// Its `Debug` hides the positional arguments: they hold the token.
 #[derive(clap::Args, Default)]
 pub struct LoginArgs {
-    /// Auth method (only "token" is built in)
+    /// Auth method: token (the default), userpass, approle or jwt
     #[arg(long)]
     pub method: Option<String>,
-    /// Mount path of the auth method (unused by the token method)
+    /// Mount path of the auth method (default: the method's name)
     #[arg(long)]
     pub path: Option<String>,
+    /// Never prompt: fail when a token or password is missing
+    #[arg(long)]
+    pub non_interactive: bool,
     /// Do not store the token in the token file
     #[arg(long)]
     pub no_store: bool,
@@ -139,6 +193,7 @@ impl std::fmt::Debug for LoginArgs {
             .field("no_store", &self.no_store)
             .field("no_print", &self.no_print)
             .field("token_only", &self.token_only)
+            .field("non_interactive", &self.non_interactive)
             .field("field", &self.field)
             .field("args", &"[REDACTED]")
             .finish()
@@ -150,7 +205,138 @@ pub(crate) fn run(env: &mut Env<'_>, c: TokenCommand) -> i32 {
         TokenCommand::Create(a) => create(env, *a),
         TokenCommand::Lookup(a) => lookup(env, a),
         TokenCommand::Revoke(a) => revoke(env, a),
+        TokenCommand::Renew(a) => renew(env, a),
+        TokenCommand::Capabilities(a) => capabilities(env, a),
     }
+}
+
+fn renew(env: &mut Env<'_>, a: RenewArgs) -> i32 {
+    let increment = match a.increment.as_deref().map(parse_duration) {
+        None => 0,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            env.error(&format!(
+                "invalid value \"{}\" for flag -increment: {e}",
+                a.increment.as_deref().unwrap_or("")
+            ));
+            return 1;
+        }
+    };
+    if a.args.len() > 1 {
+        env.error(&format!(
+            "Too many arguments (expected 1, got {})",
+            a.args.len()
+        ));
+        return 1;
+    }
+    let client = match env.client() {
+        Ok(c) => c,
+        Err(c) => return c,
+    };
+    let arg = a
+        .args
+        .first()
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let result = if arg.is_empty() {
+        client.call(
+            "PUT",
+            "auth/token/renew-self",
+            Some(&json!({ "increment": increment })),
+        )
+    } else if a.accessor {
+        client.call(
+            "POST",
+            "auth/token/renew-accessor",
+            Some(&json!({ "accessor": arg, "increment": increment })),
+        )
+    } else {
+        client.call(
+            "PUT",
+            "auth/token/renew",
+            Some(&json!({ "token": arg, "increment": increment })),
+        )
+    };
+    match result {
+        Ok(s) => output::output_secret(env, &s.unwrap_or_default()),
+        Err(e) => {
+            env.error(&format!("Error renewing token: {e}"));
+            2
+        }
+    }
+}
+
+fn capabilities(env: &mut Env<'_>, a: CapabilitiesArgs) -> i32 {
+    let (token, path) = match a.args.as_slice() {
+        [] => {
+            env.error("Not enough arguments (expected 1-2, got 0)");
+            return 1;
+        }
+        [p] => (None, p.clone()),
+        [t, p] => (Some(t.clone()), p.clone()),
+        more => {
+            env.error(&format!(
+                "Too many arguments (expected 1-2, got {})",
+                more.len()
+            ));
+            return 1;
+        }
+    };
+    let client = match env.client() {
+        Ok(c) => c,
+        Err(c) => return c,
+    };
+    // `Sys().Capabilities`: the current token asks `capabilities-self`.
+    let current = client
+        .token()
+        .map(|t| t.expose().to_owned())
+        .unwrap_or_default();
+    let token = token.unwrap_or_else(|| current.clone());
+    let endpoint = if token == current {
+        "sys/capabilities-self"
+    } else {
+        "sys/capabilities"
+    };
+    let result = client.call(
+        "POST",
+        endpoint,
+        Some(&json!({ "token": token, "path": path })),
+    );
+    let data = match result {
+        Ok(Some(Secret { data: Some(d), .. })) => d,
+        Ok(_) => {
+            env.error("Error listing capabilities: data from server response is empty");
+            return 2;
+        }
+        Err(e) => {
+            env.error(&format!("Error listing capabilities: {e}"));
+            return 2;
+        }
+    };
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| a.iter().map(output::fmt_value).collect())
+            .unwrap_or_default()
+    };
+    let mut caps = strings(data.get(&path));
+    if caps.is_empty() {
+        caps = strings(data.get("capabilities"));
+    }
+    if caps.is_empty() {
+        env.error("No capabilities found");
+        return 1;
+    }
+    match env.format {
+        Format::Table => {
+            caps.sort();
+            env.out(&caps.join(", "));
+        }
+        Format::Json => {
+            let text = output::go_json(&caps);
+            env.out(&text);
+        }
+    }
+    0
 }
 
 fn create(env: &mut Env<'_>, a: CreateArgs) -> i32 {
@@ -378,7 +564,8 @@ fn revoke(env: &mut Env<'_>, a: RevokeArgs) -> i32 {
     0
 }
 
-/// `login`, token method only.
+/// `login`: authenticate with a method's CLI handler, unwrap a wrapped answer, store the token
+/// and print it (`LoginCommand.Run`).
 pub(crate) fn login(env: &mut Env<'_>, a: LoginArgs) -> i32 {
     let no_store = a.no_store || a.token_only;
     let field = if a.token_only {
@@ -390,64 +577,71 @@ pub(crate) fn login(env: &mut Env<'_>, a: LoginArgs) -> i32 {
         env.error("-no-store and -no-print cannot be used together");
         return 1;
     }
-    let method = crate::sanitize_path(a.method.as_deref().unwrap_or(""));
-    if !method.is_empty() && method != "token" {
+    let mut method = crate::sanitize_path(a.method.as_deref().unwrap_or(""));
+    if method.is_empty() {
+        method = "token".to_owned();
+    }
+    let auth_path = match a.path.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => p.to_owned(),
+        None => crate::ensure_trailing_slash(&method),
+    };
+    let Some(handler) = LoginMethod::from_name(&method) else {
         env.error(&wrap_at_length(&format!("Unknown auth method: {method}. Use \"bao auth list\" to see the complete list of auth methods. Additionally, some auth methods are only available via the HTTP API."), 0));
         return 1;
-    }
+    };
     let mut args = a.args.clone();
-    if let Some(first) = args.first_mut() {
-        if !first.contains('=') {
-            *first = format!("token={first}");
+    if handler == LoginMethod::Token {
+        if let Some(first) = args.first_mut() {
+            if !first.contains('=') {
+                *first = format!("token={first}");
+            }
         }
     }
-    let config = match crate::generic::parse_args_data(env.input(), &args) {
+    let mut config = match crate::generic::parse_args_data(env.input(), &args) {
         Ok(c) => c,
         Err(e) => {
             env.error(&format!("Error parsing configuration: {e}"));
             return 1;
         }
     };
+    if config.get("mount").is_none_or(|m| m.as_str() == Some("")) {
+        config.insert("mount".into(), Value::String(auth_path));
+    }
+    // A login starts without a token (`ClientWithoutToken`); the token method sets its own.
     let mut client = match env.client_without_token() {
         Ok(c) => c,
         Err(c) => return c,
     };
-    let token_text = match config.get("token") {
-        Some(v) => output::fmt_value(v),
-        None => {
-            env.prompt("Token (will be hidden): ");
-            let line = read_hidden(env);
-            env.prompt("\n");
-            match line {
-                Ok(l) => l,
-                Err(e) => {
-                    env.error(&format!("Error authenticating: error reading token: {e}"));
-                    return 2;
-                }
-            }
-        }
-    };
-    let token = Token::new(token_text.trim().to_owned());
-    drop(token_text);
-    if token.expose().is_empty() {
-        env.error("Error authenticating: a token must be passed to auth, please view the help for more information");
-        return 2;
-    }
-    client.set_token(Some(token.clone()));
-    let lookup = match client.call("GET", "auth/token/lookup-self", None) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            env.error("Error authenticating: empty response from lookup-self");
-            return 2;
-        }
+    let secret = match handler.auth(env, &mut client, &config, a.non_interactive) {
+        Ok(s) => s,
         Err(e) => {
-            env.error(&format!(
-                "Error authenticating: error looking up token: {e}"
-            ));
+            env.error(&format!("Error authenticating: {e}"));
             return 2;
         }
     };
-    let secret = login_secret(&token, &lookup);
+    // A wrapped login (`-wrap-ttl`) is unwrapped before storing, unless nothing is stored.
+    let mut client = client.without_wrapping();
+    let unwrap = !a.token_only && !a.no_store;
+    let (secret, is_wrapped) = match extract_token(&mut client, secret, unwrap) {
+        Ok(s) => s,
+        Err(e) => {
+            env.error(&format!("Error extracting token: {e}"));
+            return 2;
+        }
+    };
+    if is_wrapped {
+        if a.token_only {
+            return output::print_raw_field(env, &secret, "wrapping_token");
+        }
+        if a.no_store {
+            return output::output_secret(env, &secret);
+        }
+    }
+    let Some(auth) = &secret.auth else {
+        env.error(&wrap_at_length("Vault returned a secret, but the secret has no authentication information attached. This should never happen and is likely a bug.", 0));
+        return 2;
+    };
+    let token = Token::new(auth.client_token.clone());
     if !no_store {
         let Some(path) = env.token_file() else {
             env.error("Error storing token: no home directory to keep the token file in");
@@ -472,6 +666,160 @@ pub(crate) fn login(env: &mut Env<'_>, a: LoginArgs) -> i32 {
         env.out(&(wrap_at_length("Success! You are now authenticated. The token information displayed below is already stored in the token helper. You do NOT need to run \"bao login\" again. Future OpenBao requests will automatically use this token.", 0) + "\n"));
     }
     output::output_secret(env, &secret)
+}
+
+/// The login methods coffer's CLI knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoginMethod {
+    Token,
+    Userpass,
+    AppRole,
+    Jwt,
+}
+
+impl LoginMethod {
+    fn from_name(name: &str) -> Option<LoginMethod> {
+        match name {
+            "token" => Some(LoginMethod::Token),
+            "userpass" => Some(LoginMethod::Userpass),
+            "approle" => Some(LoginMethod::AppRole),
+            "jwt" => Some(LoginMethod::Jwt),
+            _ => None,
+        }
+    }
+
+    /// The method's `CLIHandler.Auth`: the login answer (an auth block, or wrap info).
+    fn auth(
+        self,
+        env: &mut Env<'_>,
+        client: &mut Client,
+        config: &Map<String, Value>,
+        non_interactive: bool,
+    ) -> Result<Secret, String> {
+        let get = |k: &str| config.get(k).map(output::fmt_value).unwrap_or_default();
+        let mount = crate::sanitize_path(&get("mount"));
+        let body = match self {
+            LoginMethod::Token => return token_auth(env, client, config, non_interactive),
+            LoginMethod::Userpass => {
+                let username = get("username");
+                if username.is_empty() {
+                    return Err("'username' must be specified".to_owned());
+                }
+                let mut password = get("password");
+                if password.is_empty() {
+                    if non_interactive {
+                        return Err(
+                            "'password' must be specified and refusing to pull from stdin"
+                                .to_owned(),
+                        );
+                    }
+                    env.prompt_err("Password (will be hidden): ");
+                    let line = read_hidden(env);
+                    env.prompt_err("\n");
+                    password = line.map_err(|e| e.to_string())?;
+                }
+                let path = format!("auth/{mount}/login/{username}");
+                return login_write(client, &path, &json!({ "password": password }));
+            }
+            LoginMethod::AppRole => {
+                let mut body = Map::new();
+                body.insert("role_id".into(), json!(get("role_id")));
+                if config.contains_key("secret_id") {
+                    body.insert("secret_id".into(), json!(get("secret_id")));
+                }
+                body
+            }
+            LoginMethod::Jwt => {
+                let mut body = Map::new();
+                body.insert("role".into(), json!(get("role")));
+                body.insert("jwt".into(), json!(get("jwt")));
+                body
+            }
+        };
+        if self == LoginMethod::AppRole && get("role_id").is_empty() {
+            return Err("'role_id' must be specified".to_owned());
+        }
+        if self == LoginMethod::Jwt && get("jwt").is_empty() {
+            return Err("'jwt' must be specified".to_owned());
+        }
+        login_write(client, &format!("auth/{mount}/login"), &Value::Object(body))
+    }
+}
+
+/// A login write; an empty answer is an error (`empty response from credential provider`).
+fn login_write(client: &Client, path: &str, body: &Value) -> Result<Secret, String> {
+    match client.write(path, body) {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err("empty response from credential provider".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The token method's handler: take the token (argument or prompt), look it up, and make an
+/// auth block of the lookup (`credential/token/cli.go`).
+fn token_auth(
+    env: &mut Env<'_>,
+    client: &mut Client,
+    config: &Map<String, Value>,
+    non_interactive: bool,
+) -> Result<Secret, String> {
+    let token_text = match config.get("token") {
+        Some(v) => output::fmt_value(v),
+        None => {
+            if non_interactive {
+                return Err("'token' not supplied and refusing to pull from stdin".to_owned());
+            }
+            env.prompt_err("Token (will be hidden): ");
+            let line = read_hidden(env);
+            env.prompt_err("\n");
+            line.map_err(|e| format!("error reading token: {e}"))?
+        }
+    };
+    let token = Token::new(token_text.trim().to_owned());
+    drop(token_text);
+    if token.expose().is_empty() {
+        return Err(
+            "a token must be passed to auth, please view the help for more information".to_owned(),
+        );
+    }
+    client.set_token(Some(token.clone()));
+    let lookup = match client.call("GET", "auth/token/lookup-self", None) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err("empty response from lookup-self".to_owned()),
+        Err(e) => return Err(format!("error looking up token: {e}")),
+    };
+    // A wrapped lookup is the answer as it came (the caller unwraps or prints it).
+    if lookup.wrap_info.is_some() {
+        return Ok(lookup);
+    }
+    Ok(login_secret(&token, &lookup))
+}
+
+/// `extractToken`: the secret with an auth block, unwrapping a wrapped login when asked; the
+/// flag says whether a wrapped answer was left wrapped.
+fn extract_token(
+    client: &mut Client,
+    secret: Secret,
+    unwrap: bool,
+) -> Result<(Secret, bool), String> {
+    if secret.auth.is_some() {
+        return Ok((secret, false));
+    }
+    let Some(w) = &secret.wrap_info else {
+        return Err("no auth or wrapping info in response".to_owned());
+    };
+    if w.wrapped_accessor.is_empty() {
+        return Err("wrapped response does not contain a token".to_owned());
+    }
+    if !unwrap {
+        return Ok((secret, true));
+    }
+    client.set_token(Some(Token::new(w.token.clone())));
+    match crate::unwrap::unwrap_token(client, None) {
+        Ok(Some(s)) => extract_token(client, s, unwrap),
+        Ok(None) => Err("empty response from auth helper".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The secret the token method's CLI handler makes from `lookup-self`.
