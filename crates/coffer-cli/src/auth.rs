@@ -173,7 +173,12 @@ fn enable(env: &mut Env<'_>, a: AuthEnableArgs) -> i32 {
         "external_entropy_access": a.external_entropy_access,
         "options": options,
     });
-    if let Err(e) = client.raw("POST", &format!("sys/auth/{path}"), &[], Some(&body)) {
+    if let Err(e) = client.raw(
+        "POST",
+        &format!("sys/auth/{}", path.trim_end_matches('/')),
+        &[],
+        Some(&body),
+    ) {
         env.error(&format!("Error enabling {auth_type} auth: {e}"));
         return 2;
     }
@@ -192,7 +197,12 @@ fn disable(env: &mut Env<'_>, a: AuthDisableArgs) -> i32 {
         Ok(c) => c,
         Err(c) => return c,
     };
-    if let Err(e) = client.raw("DELETE", &format!("sys/auth/{path}"), &[], None) {
+    if let Err(e) = client.raw(
+        "DELETE",
+        &format!("sys/auth/{}", path.trim_end_matches('/')),
+        &[],
+        None,
+    ) {
         env.error(&format!("Error disabling auth method at {path}: {e}"));
         return 2;
     }

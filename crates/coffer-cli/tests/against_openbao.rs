@@ -176,6 +176,54 @@ impl DevServer {
     }
 }
 
+impl DevServer {
+    /// Runs the real `bao` CLI with the same arguments against the same server, as the root
+    /// token, for output comparisons; `None` when `bao` is not installed.
+    fn bao(&self, args: &[&str], stdin: &str) -> Option<Out> {
+        if !on_path("bao") {
+            return None;
+        }
+        let mut child = Process::new("bao")
+            .args(args)
+            .env("BAO_ADDR", &self.addr)
+            .env("BAO_TOKEN", "root")
+            .env("HOME", self.home.path())
+            .env_remove("VAULT_ADDR")
+            .env_remove("VAULT_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run bao");
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().expect("piped stdin");
+            input.write_all(stdin.as_bytes()).expect("write bao stdin");
+        }
+        let out = child.wait_with_output().expect("bao output");
+        Some(Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).expect("utf-8"),
+            stderr: String::from_utf8(out.stderr).expect("utf-8"),
+        })
+    }
+
+    /// Asserts that coffer and bao print the same for `args` (skipped without `bao`).
+    fn same_as_bao(&self, args: &[&str]) -> Out {
+        let ours = self.cli(args);
+        if let Some(theirs) = self.bao(args, "") {
+            assert_eq!(
+                (ours.code, ours.stdout.as_str()),
+                (theirs.code, theirs.stdout.as_str()),
+                "{args:?}: coffer and bao differ\ncoffer stderr: {}\nbao stderr: {}",
+                ours.stderr,
+                theirs.stderr
+            );
+        }
+        ours
+    }
+}
+
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
@@ -759,4 +807,460 @@ impl DeadServer {
             stderr: String::from_utf8(err).unwrap(),
         }
     }
+}
+
+#[test]
+fn userpass_login_stores_the_token_and_lookup_sees_it() {
+    let s = server!();
+    let out = s.ok(&["auth", "enable", "userpass"]);
+    assert_eq!(
+        out.stdout,
+        "Success! Enabled userpass auth method at: userpass/\n"
+    );
+    s.ok(&[
+        "write",
+        "auth/userpass/users/bob",
+        "password=pw1",
+        "policies=p1",
+    ]);
+
+    let out = s.cli_full(
+        &["login", "-method=userpass", "username=bob", "password=pw1"],
+        None,
+        "",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("Success! You are now authenticated."),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("token_meta_username ") && l.ends_with(" bob")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("token_policies         [\"default\" \"p1\"]"),
+        "{}",
+        out.stdout
+    );
+    let stored = std::fs::read_to_string(s.token_file()).unwrap();
+    assert!(!stored.is_empty() && stored != "root");
+
+    // The stored token is the one later commands use.
+    let me = s.cli_full(&["token", "lookup", "-format=json"], None, "");
+    assert_eq!(me.code, 0, "{}", me.stderr);
+    let me = me.json();
+    assert_eq!(me["data"]["id"], stored.as_str());
+    assert_eq!(me["data"]["meta"]["username"], "bob");
+    assert_eq!(me["data"]["path"], "auth/userpass/login/bob");
+
+    // The password from the prompt (no terminal: one line of stdin), on another mount path.
+    s.ok(&["auth", "enable", "-path=people", "userpass"]);
+    s.ok(&["write", "auth/people/users/amy", "password=pw2"]);
+    let out = s.cli_full(
+        &[
+            "login",
+            "-method=userpass",
+            "-path=people",
+            "-token-only",
+            "username=amy",
+        ],
+        None,
+        "pw2\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stderr, "Password (will be hidden): \n");
+    assert!(out.stdout.starts_with("s."), "{}", out.stdout);
+    assert_eq!(std::fs::read_to_string(s.token_file()).unwrap(), stored);
+
+    let bad = s.cli_full(
+        &[
+            "login",
+            "-method=userpass",
+            "username=bob",
+            "password=wrong",
+        ],
+        None,
+        "",
+    );
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .starts_with("Error authenticating: Error making API request."),
+        "{}",
+        bad.stderr
+    );
+    assert!(!bad.stderr.contains("wrong"));
+    let missing = s.cli_full(&["login", "-method=userpass", "password=x"], None, "");
+    assert_eq!(
+        (missing.code, missing.stderr.as_str()),
+        (2, "Error authenticating: 'username' must be specified\n")
+    );
+    let unknown = s.cli_full(&["login", "-method=ldapx"], None, "");
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.stderr.starts_with("Unknown auth method: ldapx."));
+}
+
+#[test]
+fn approle_login_with_role_and_secret_ids() {
+    let s = server!();
+    s.ok(&["auth", "enable", "approle"]);
+    s.ok(&[
+        "write",
+        "auth/approle/role/ci",
+        "token_policies=p2",
+        "token_ttl=20m",
+    ]);
+    let role_id = s
+        .ok(&["read", "-field=role_id", "auth/approle/role/ci/role-id"])
+        .stdout;
+    let secret_id = s
+        .ok(&[
+            "write",
+            "-f",
+            "-field=secret_id",
+            "auth/approle/role/ci/secret-id",
+        ])
+        .stdout;
+    let role_arg = format!("role_id={role_id}");
+    let secret_arg = format!("secret_id={secret_id}");
+    let out = s.cli_full(
+        &[
+            "login",
+            "-method=approle",
+            "-no-store",
+            "-format=json",
+            &role_arg,
+            &secret_arg,
+        ],
+        None,
+        "",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let auth = &out.json()["auth"];
+    assert_eq!(auth["token_policies"], serde_json::json!(["default", "p2"]));
+    assert_eq!(auth["lease_duration"], 1200);
+    assert_eq!(auth["metadata"]["role_name"], "ci");
+    assert!(!s.token_file().exists(), "-no-store writes no token file");
+    assert!(out.stderr.starts_with("The token was not stored"));
+
+    let bad = s.cli_full(
+        &["login", "-method=approle", &role_arg, "secret_id=nope"],
+        None,
+        "",
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stdout);
+    assert!(bad
+        .stderr
+        .starts_with("Error authenticating: Error making API request."));
+}
+
+#[test]
+fn policy_write_read_list_fmt_delete() {
+    let s = server!();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ci.hcl");
+    let messy = "# read-only\npath \"secret/data/ci/*\" {\ncapabilities = [\"read\",\"list\"]\n}\npath   \"sys/x\"   {   capabilities=[\"deny\"] }\n";
+    std::fs::write(&file, messy).unwrap();
+    let file_arg = file.to_str().unwrap();
+
+    let out = s.ok(&["policy", "write", "CI", file_arg]);
+    assert_eq!(out.stdout, "Success! Uploaded policy: ci\n");
+    assert_eq!(
+        out.stderr,
+        "Policy name was converted from \"CI\" to \"ci\"\n"
+    );
+    let out = s.cli_full(&["policy", "write", "fromstdin", "-"], Some("root"), messy);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let read = s.same_as_bao(&["policy", "read", "ci"]);
+    assert_eq!(read.stdout, messy.trim().to_owned() + "\n");
+    let j = s
+        .same_as_bao(&["policy", "read", "-format=json", "fromstdin"])
+        .json();
+    assert_eq!(j["policy"], messy);
+    let list = s.same_as_bao(&["policy", "list"]);
+    assert_eq!(list.stdout, "ci\ndefault\nfromstdin\nroot\n");
+    s.same_as_bao(&["policy", "list", "-format=json"]);
+    let missing = s.same_as_bao(&["policy", "read", "nope"]);
+    assert_eq!(
+        (missing.code, missing.stderr.as_str()),
+        (2, "No policy named: nope\n")
+    );
+
+    // fmt rewrites the file as `bao policy fmt` does.
+    let out = s.ok(&["policy", "fmt", file_arg]);
+    assert_eq!(
+        out.stdout,
+        format!("Success! Formatted policy: {file_arg}\n")
+    );
+    let ours = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        ours,
+        "# read-only\npath \"secret/data/ci/*\" {\n  capabilities = [\"read\", \"list\"]\n}\n\npath \"sys/x\" {\n  capabilities = [\"deny\"]\n}\n"
+    );
+    let theirs_file = dir.path().join("bao.hcl");
+    std::fs::write(&theirs_file, messy).unwrap();
+    if s.bao(&["policy", "fmt", theirs_file.to_str().unwrap()], "")
+        .is_some()
+    {
+        assert_eq!(ours, std::fs::read_to_string(&theirs_file).unwrap());
+    }
+    let bad_file = dir.path().join("bad.hcl");
+    std::fs::write(&bad_file, "path \"a\" { capabilities = [\"reed\"] }").unwrap();
+    let bad = s.cli(&["policy", "fmt", bad_file.to_str().unwrap()]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr.contains("invalid capability \"reed\""),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&bad_file).unwrap(),
+        "path \"a\" { capabilities = [\"reed\"] }",
+        "a file that does not parse is left alone"
+    );
+
+    let out = s.ok(&["policy", "delete", "ci"]);
+    assert_eq!(out.stdout, "Success! Deleted policy: ci\n");
+    assert_eq!(s.cli(&["policy", "read", "ci"]).code, 2);
+    let usage = s.cli(&["policy", "write", "onlyname"]);
+    assert_eq!(
+        (usage.code, usage.stderr.as_str()),
+        (1, "Not enough arguments (expected 2, got 1)\n")
+    );
+}
+
+#[test]
+fn auth_enable_list_tune_disable() {
+    let s = server!();
+    let out = s.ok(&[
+        "auth",
+        "enable",
+        "-path=ci-users",
+        "-description=CI users",
+        "-default-lease-ttl=30m",
+        "-max-lease-ttl=2h",
+        "userpass",
+    ]);
+    assert_eq!(
+        out.stdout,
+        "Success! Enabled userpass auth method at: ci-users/\n"
+    );
+    let j = s.ok(&["auth", "list", "-format=json"]).json();
+    let m = &j["ci-users/"];
+    assert_eq!(m["type"], "userpass");
+    assert_eq!(m["description"], "CI users");
+    assert_eq!(m["config"]["default_lease_ttl"], 1800);
+    assert_eq!(m["config"]["max_lease_ttl"], 7200);
+    assert!(j.get("token/").is_some());
+
+    let out = s.ok(&[
+        "auth",
+        "tune",
+        "-default-lease-ttl=1h",
+        "-description=tuned",
+        "ci-users",
+    ]);
+    assert_eq!(out.stdout, "Success! Tuned the auth method at: ci-users/\n");
+    let j = s.ok(&["auth", "list", "-format=json"]).json();
+    assert_eq!(j["ci-users/"]["config"]["default_lease_ttl"], 3600);
+    assert_eq!(j["ci-users/"]["description"], "tuned");
+
+    // The tables and JSON are bao's, byte for byte.
+    let table = s.same_as_bao(&["auth", "list"]);
+    assert!(
+        table
+            .stdout
+            .starts_with("Path         Type        Accessor"),
+        "{}",
+        table.stdout
+    );
+    s.same_as_bao(&["auth", "list", "-detailed"]);
+    s.same_as_bao(&["auth", "list", "-format=json"]);
+
+    let out = s.ok(&["auth", "disable", "ci-users"]);
+    assert_eq!(
+        out.stdout,
+        "Success! Disabled the auth method (if it existed) at: ci-users/\n"
+    );
+    let j = s.ok(&["auth", "list", "-format=json"]).json();
+    assert!(j.get("ci-users/").is_none());
+    let bad = s.cli(&["auth", "enable", "no-such-method"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .starts_with("Error enabling no-such-method auth: Error making API request."),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(s.cli(&["auth", "list", "extra"]).code, 1);
+}
+
+#[test]
+fn token_create_with_role_use_limit_period_then_renew_and_capabilities() {
+    let s = server!();
+    s.ok(&[
+        "write",
+        "auth/token/roles/ci",
+        "allowed_policies=p1",
+        "orphan=true",
+    ]);
+    let j = s
+        .ok(&["token", "create", "-role=ci", "-policy=p1", "-format=json"])
+        .json();
+    assert_eq!(j["auth"]["orphan"], true);
+    assert_eq!(j["auth"]["policies"], serde_json::json!(["default", "p1"]));
+
+    let limited = s
+        .ok(&["token", "create", "-use-limit=2", "-field=token"])
+        .stdout;
+    let looked = s.ok(&["token", "lookup", "-format=json", &limited]).json();
+    assert_eq!(looked["data"]["num_uses"], 2);
+
+    let periodic = s
+        .ok(&["token", "create", "-period=10m", "-format=json"])
+        .json();
+    assert_eq!(periodic["auth"]["lease_duration"], 600);
+    let token = periodic["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let accessor = periodic["auth"]["accessor"].as_str().unwrap().to_owned();
+
+    let renewed = s
+        .ok(&["token", "renew", "-increment=5m", "-format=json", &token])
+        .json();
+    assert_eq!(renewed["auth"]["client_token"], token.as_str());
+    assert_eq!(
+        renewed["auth"]["lease_duration"], 600,
+        "a periodic token renews to its period"
+    );
+    let table = s.ok(&["token", "renew", "-accessor", &accessor]).stdout;
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("token_duration ") && l.ends_with("10m")),
+        "{table}"
+    );
+    let own = s.cli_full(&["token", "renew", "-format=json"], Some(&token), "");
+    assert_eq!(own.code, 0, "{}", own.stderr);
+    let root = s.cli(&["token", "renew"]);
+    assert_eq!(root.code, 2);
+    assert!(root
+        .stderr
+        .starts_with("Error renewing token: Error making API request."));
+
+    // Capabilities: root's own, another token's, and bao's layout for both formats.
+    let caps = s.same_as_bao(&["token", "capabilities", "secret/data/x"]);
+    assert_eq!(caps.stdout, "root\n");
+    s.same_as_bao(&["token", "capabilities", "-format=json", "secret/data/x"]);
+    // The periodic token inherited root's policies.
+    let out = s.same_as_bao(&["token", "capabilities", &token, "secret/data/x"]);
+    assert_eq!(out.stdout, "root\n");
+    let plain = s
+        .ok(&["token", "create", "-policy=default", "-field=token"])
+        .stdout;
+    let out = s.same_as_bao(&["token", "capabilities", &plain, "secret/data/x"]);
+    assert_eq!(out.stdout, "deny\n");
+    let out = s.ok(&["token", "capabilities", &plain, "auth/token/lookup-self"]);
+    assert_eq!(out.stdout, "read\n");
+    let usage = s.cli(&["token", "capabilities"]);
+    assert_eq!(
+        (usage.code, usage.stderr.as_str()),
+        (1, "Not enough arguments (expected 1-2, got 0)\n")
+    );
+    assert_eq!(s.cli(&["token", "revoke", "-mode=bogus", &token]).code, 1);
+    s.ok(&["token", "revoke", "-mode=orphan", &token]);
+    assert_eq!(s.cli(&["token", "lookup", &token]).code, 2);
+}
+
+#[test]
+fn wrap_ttl_wraps_and_unwrap_works_once() {
+    let s = server!();
+    s.ok(&["kv", "put", "secret/wrapped", "colour=teal"]);
+
+    // kv get: the wrapping token instead of the secret.
+    let wrapped = s
+        .ok(&[
+            "kv",
+            "get",
+            "-wrap-ttl=90s",
+            "-format=json",
+            "secret/wrapped",
+        ])
+        .json();
+    let info = &wrapped["wrap_info"];
+    assert_eq!(info["ttl"], 90);
+    assert_eq!(info["creation_path"], "secret/data/wrapped");
+    assert_eq!(wrapped["data"], Value::Null);
+    let wtoken = info["token"].as_str().unwrap().to_owned();
+    let out = s.ok(&["unwrap", "-format=json", &wtoken]);
+    assert_eq!(out.json()["data"]["data"]["colour"], "teal");
+    let again = s.cli(&["unwrap", &wtoken]);
+    assert_eq!(again.code, 2, "a wrapping token works once");
+    assert!(
+        again
+            .stderr
+            .starts_with("Error unwrapping: Error making API request.\n\nURL: PUT "),
+        "{}",
+        again.stderr
+    );
+
+    // The table shows bao's wrapping rows.
+    let table = s
+        .ok(&["kv", "get", "-wrap-ttl=2m", "secret/wrapped"])
+        .stdout;
+    for row in [
+        "wrapping_token:",
+        "wrapping_accessor:",
+        "wrapping_token_ttl:              2m",
+        "wrapping_token_creation_time:",
+        "wrapping_token_creation_path:    secret/data/wrapped",
+    ] {
+        assert!(table.contains(row), "{row} missing:\n{table}");
+    }
+    assert!(table.contains(" +0000 UTC"), "{table}");
+
+    // token create: the wrapped token, unwrapped with the wrapping token as the client token.
+    let created = s
+        .ok(&[
+            "token",
+            "create",
+            "-wrap-ttl=1m",
+            "-policy=default",
+            "-format=json",
+        ])
+        .json();
+    assert_eq!(created["auth"], Value::Null);
+    let winfo = &created["wrap_info"];
+    assert_eq!(winfo["creation_path"], "auth/token/create");
+    assert!(!winfo["wrapped_accessor"].as_str().unwrap().is_empty());
+    let wtoken = winfo["token"].as_str().unwrap().to_owned();
+    let out = s.cli_full(&["unwrap", "-format=json"], Some(&wtoken), "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let new_token = out.json()["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        s.ok(&["token", "lookup", "-format=json", &new_token])
+            .json()["data"]["policies"],
+        serde_json::json!(["default"])
+    );
+    let again = s.cli_full(&["unwrap"], Some(&wtoken), "");
+    assert_eq!(again.code, 2);
+
+    // A bad duration is a usage error.
+    assert_eq!(
+        s.cli(&["kv", "get", "-wrap-ttl=soon", "secret/wrapped"])
+            .code,
+        1
+    );
 }
