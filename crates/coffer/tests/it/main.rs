@@ -7,3 +7,5 @@ mod auth;
 mod durability;
 mod seal;
 mod server;
+mod ssh;
+mod totp;
