@@ -567,6 +567,81 @@ mod tests {
     }
 
     #[test]
+    fn new_verbs_parse_with_vault_style_flags() {
+        let cli = Cli::try_parse_from(n(&[
+            "coffer",
+            "token",
+            "renew",
+            "-increment=1h",
+            "-wrap-ttl=2m",
+            "s.x",
+        ]))
+        .unwrap();
+        assert_eq!(cli.global.wrap_ttl.as_deref(), Some("2m"));
+        match cli.command {
+            Command::Token(TokenCommand::Renew(a)) => {
+                assert_eq!(a.increment.as_deref(), Some("1h"));
+                assert_eq!(a.args, vec!["s.x"]);
+            }
+            other => panic!("parsed {other:?}"),
+        }
+        let cli = Cli::try_parse_from(n(&[
+            "coffer",
+            "login",
+            "-method=userpass",
+            "-path=people",
+            "username=bob",
+        ]))
+        .unwrap();
+        match cli.command {
+            Command::Login(a) => {
+                assert_eq!(a.method.as_deref(), Some("userpass"));
+                assert_eq!(a.path.as_deref(), Some("people"));
+                assert_eq!(a.args, vec!["username=bob"]);
+            }
+            other => panic!("parsed {other:?}"),
+        }
+        let cli = Cli::try_parse_from(n(&["coffer", "policy", "write", "ci", "-"])).unwrap();
+        match cli.command {
+            Command::Policy(PolicyCommand::Write(a)) => assert_eq!(a.args, vec!["ci", "-"]),
+            other => panic!("parsed {other:?}"),
+        }
+        let cli = Cli::try_parse_from(n(&["coffer", "auth", "list", "-detailed"])).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Auth(AuthCommand::List(a)) if a.detailed
+        ));
+        let cli = Cli::try_parse_from(n(&["coffer", "unwrap", "-field=data", "s.w"])).unwrap();
+        assert!(matches!(cli.command, Command::Unwrap(a) if a.field.as_deref() == Some("data")));
+    }
+
+    #[test]
+    fn bad_wrap_ttl_is_a_usage_error() {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let mut input: &[u8] = b"";
+        let g = GlobalArgs {
+            wrap_ttl: Some("soon".into()),
+            address: Some("http://127.0.0.1:1".into()),
+            ..GlobalArgs::default()
+        };
+        let code = run_with(
+            g,
+            Command::Unwrap(UnwrapArgs::default()),
+            Ui {
+                out: &mut out,
+                err: &mut err,
+                input: &mut input,
+            },
+        );
+        assert_eq!(code, 1);
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "invalid value \"soon\" for flag -wrap-ttl: time: invalid duration \"soon\"\n"
+        );
+    }
+
+    #[test]
     fn global_args_debug_hides_the_token() {
         let g = GlobalArgs {
             token: Some(Token::new("s.topsecret")),

@@ -919,6 +919,26 @@ mod tests {
     }
 
     #[test]
+    fn login_methods_are_the_known_ones() {
+        assert_eq!(LoginMethod::from_name("token"), Some(LoginMethod::Token));
+        assert_eq!(
+            LoginMethod::from_name("userpass"),
+            Some(LoginMethod::Userpass)
+        );
+        assert_eq!(
+            LoginMethod::from_name("approle"),
+            Some(LoginMethod::AppRole)
+        );
+        assert_eq!(LoginMethod::from_name("jwt"), Some(LoginMethod::Jwt));
+        assert_eq!(LoginMethod::from_name("ldap"), None);
+        let a = RenewArgs {
+            args: vec!["s.renew-secret".into()],
+            ..RenewArgs::default()
+        };
+        assert!(!format!("{a:?}").contains("renew-secret"));
+    }
+
+    #[test]
     fn login_args_debug_hides_the_token() {
         let a = LoginArgs {
             args: vec!["s.secret-token".into()],
