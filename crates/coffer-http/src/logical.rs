@@ -64,7 +64,7 @@ async fn serve(app: &AppState, req: HttpRequest, request_id: &str) -> Response {
     let list_query = query
         .get("list")
         .and_then(Value::as_str)
-        .is_some_and(|v| v == "true" || v == "1");
+        .is_some_and(|v| matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True"));
     let operation = match parts.method.as_str() {
         "GET" if list_query => Operation::List,
         "GET" => Operation::Read,
@@ -156,6 +156,9 @@ async fn serve(app: &AppState, req: HttpRequest, request_id: &str) -> Response {
                     (status, [NO_STORE, JSON]).into_response()
                 };
             }
+            if let Some(raw) = raw_body(&resp) {
+                return raw;
+            }
             let body = envelope::to_json(request_id, &resp, sys_path);
             (status, [NO_STORE, JSON], body).into_response()
         }
@@ -172,6 +175,28 @@ async fn serve(app: &AppState, req: HttpRequest, request_id: &str) -> Response {
 
 const NO_STORE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "no-store");
 const JSON: (header::HeaderName, &str) = (header::CONTENT_TYPE, "application/json");
+
+/// A response a backend asked to send as a bare body (`Response::raw`), as OpenBao serves
+/// PEM, DER and public keys.
+fn raw_body(resp: &coffer_sdk::Response) -> Option<Response> {
+    use base64::Engine;
+    let data = resp.data.as_ref()?;
+    let body = data.get("http_raw_body")?.as_str()?;
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    let content_type = data
+        .get("http_content_type")
+        .and_then(Value::as_str)
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let status = data
+        .get("http_status_code")
+        .and_then(Value::as_u64)
+        .and_then(|s| StatusCode::from_u16(u16::try_from(s).ok()?).ok())
+        .unwrap_or(StatusCode::OK);
+    Some((status, [(header::CONTENT_TYPE, content_type)], body).into_response())
+}
 
 /// The caller's token: `X-Vault-Token`, else `Authorization: Bearer`.
 pub fn token_of(headers: &HeaderMap) -> Option<&str> {

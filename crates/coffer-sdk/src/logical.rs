@@ -210,6 +210,23 @@ impl Response {
         }
     }
 
+    /// A response the HTTP layer sends as a bare body of `content_type` instead of the JSON
+    /// envelope, as OpenBao's `logical.HTTPRawBody` (the body travels base64-encoded in
+    /// `http_raw_body`, as Go marshals bytes).
+    pub fn raw(content_type: &str, body: &[u8]) -> Self {
+        use base64::Engine;
+        let mut data = Map::new();
+        data.insert("http_content_type".to_owned(), content_type.into());
+        data.insert(
+            "http_raw_body".to_owned(),
+            base64::engine::general_purpose::STANDARD
+                .encode(body)
+                .into(),
+        );
+        data.insert("http_status_code".to_owned(), 200.into());
+        Response::with_data(data)
+    }
+
     /// Adds a warning shown to the client.
     pub fn warn(mut self, warning: impl Into<String>) -> Self {
         self.warnings.push(warning.into());

@@ -154,11 +154,10 @@ pub(crate) async fn delete(storage: &dyn Storage) -> Result<Option<Response>, Er
 /// raw-response fields OpenBao's HTTP layer serves as the body.
 pub(crate) async fn public_key(storage: &dyn Storage) -> Result<Option<Response>, Error> {
     let issuer = default_issuer(storage).await?;
-    let mut data = Map::new();
-    data.insert("http_content_type".into(), json!("text/plain"));
-    data.insert("http_raw_body".into(), json!(issuer.public_key));
-    data.insert("http_status_code".into(), json!(200));
-    Ok(Some(Response::with_data(data)))
+    Ok(Some(Response::raw(
+        "text/plain",
+        issuer.public_key.as_bytes(),
+    )))
 }
 
 /// The default issuer, or OpenBao's 400 when none is configured.

@@ -133,7 +133,11 @@ async fn config_ca_generates_reads_serves_and_purges() {
             .unwrap(),
     );
     assert_eq!(raw["http_content_type"], json!("text/plain"));
-    assert_eq!(raw["http_raw_body"], json!(public));
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(raw["http_raw_body"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(String::from_utf8(body).unwrap(), public);
     // A second write makes a new default, as OpenBao 2.7 does; delete reports both.
     let second = setup(&b, &s, "ecdsa-sha2-nistp256").await;
     assert!(second.starts_with("ecdsa-sha2-nistp256 "));
