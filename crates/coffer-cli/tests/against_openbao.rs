@@ -224,6 +224,20 @@ impl DevServer {
     }
 }
 
+/// A table with its values blanked: each line's first column and where its second starts.
+fn shape(table: &str) -> Vec<(String, usize)> {
+    table
+        .lines()
+        .map(|l| {
+            let key = l.split_whitespace().next().unwrap_or("").to_owned();
+            let value_at = l[key.len()..]
+                .find(|c: char| !c.is_whitespace())
+                .map_or(0, |i| i + key.len());
+            (key, value_at)
+        })
+        .collect()
+}
+
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
