@@ -893,6 +893,25 @@ fn userpass_login_stores_the_token_and_lookup_sees_it() {
     assert!(out.stdout.starts_with("s."), "{}", out.stdout);
     assert_eq!(std::fs::read_to_string(s.token_file()).unwrap(), stored);
 
+    // Same rows, same column layout as bao's login table.
+    let login = [
+        "login",
+        "-method=userpass",
+        "-no-store",
+        "username=bob",
+        "password=pw1",
+    ];
+    if let Some(theirs) = s.bao(&login, "") {
+        let ours = s.cli_full(&login, None, "");
+        assert_eq!(
+            shape(&ours.stdout),
+            shape(&theirs.stdout),
+            "ours:\n{}\nbao:\n{}",
+            ours.stdout,
+            theirs.stdout
+        );
+    }
+
     let bad = s.cli_full(
         &[
             "login",
@@ -1270,6 +1289,17 @@ fn wrap_ttl_wraps_and_unwrap_works_once() {
     );
     let again = s.cli_full(&["unwrap"], Some(&wtoken), "");
     assert_eq!(again.code, 2);
+
+    // The wrapped table has bao's rows and columns (values differ: fresh tokens).
+    let ours = s.ok(&["token", "create", "-wrap-ttl=1m"]).stdout;
+    if let Some(theirs) = s.bao(&["token", "create", "-wrap-ttl=1m"], "") {
+        assert_eq!(
+            shape(&ours),
+            shape(&theirs.stdout),
+            "ours:\n{ours}\nbao:\n{}",
+            theirs.stdout
+        );
+    }
 
     // A bad duration is a usage error.
     assert_eq!(
