@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 pub struct Options {
     /// Extra top-level HCL appended to the config (e.g. `max_request_size = 1024`).
     pub extra: String,
+    /// Extra HCL inside the `listener "tcp"` block.
+    pub listener_extra: String,
     /// Serve HTTPS with this certificate and key (PEM), trusted by the client.
     pub tls: Option<Tls>,
     /// `coffer server --dev` (in-memory, unsealed, root token `root`) instead of a config.
@@ -138,11 +140,6 @@ impl TestServer {
     /// `ADDR/v1/PATH`.
     pub fn url(&self, path: &str) -> String {
         format!("{}/v1/{}", self.addr(), path.trim_start_matches('/'))
-    }
-
-    /// The client (it trusts the test certificate when the listener has one).
-    pub fn http(&self) -> &Client {
-        &self.http
     }
 
     /// Everything the server processes printed so far (stdout and stderr of every run).
@@ -302,14 +299,6 @@ impl TestServer {
         }
     }
 
-    /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(child) => child.try_wait().expect("try_wait").is_none(),
-            None => false,
-        }
-    }
-
     fn write_config(&self) {
         if self.opts.dev {
             return;
@@ -330,11 +319,12 @@ impl TestServer {
         };
         let config = format!(
             "storage \"sqlite\" {{\n  path = \"{data}\"\n}}\n\
-             listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n{listener_tls}}}\n\
+             listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n{listener_tls}  {listener_extra}\n}}\n\
              disable_mlock = true\n{extra}\n",
             data = self.data_dir().display(),
             port = self.port,
             extra = self.opts.extra,
+            listener_extra = self.opts.listener_extra,
         );
         std::fs::write(self.dir.path().join("coffer.hcl"), config).expect("write config");
     }
@@ -399,6 +389,57 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Sends `method target` over a plain TCP connection exactly as written: no client cleans
+/// the path (reqwest resolves `..` and `%2e%2e` before sending). Plain HTTP only.
+pub fn send_raw(server: &TestServer, method: &str, target: &str, body: &[u8]) -> Resp {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port())).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("a read timeout");
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Vault-Token: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        server.token,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("send head");
+    stream.write_all(body).expect("send body");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read the response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let mut payload = raw[split + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        payload = dechunk(&payload);
+    }
+    let text = String::from_utf8_lossy(&payload).into_owned();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp { status, body, text }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16)
+            .expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 2 + size + 2..];
+    }
+    out
 }
 
 /// Sends a request and reads the whole response.
