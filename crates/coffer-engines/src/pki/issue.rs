@@ -162,14 +162,13 @@ pub(crate) async fn issue(
     let mut warnings = Vec::new();
     let spec = leaf_spec(&fields, &role, &signer, None, &mut warnings)?;
     let bits = key_type.normalize_bits(role.key_bits)?;
-    let key = if key_type == KeyType::Rsa {
-        tokio::task::spawn_blocking(move || PrivateKey::generate(key_type, bits))
+    let (key, subject) = if key_type == KeyType::Rsa {
+        tokio::task::spawn_blocking(move || PrivateKey::generate_with_signer(key_type, bits))
             .await
             .map_err(Error::internal)??
     } else {
-        PrivateKey::generate(key_type, bits)?
+        PrivateKey::generate_with_signer(key_type, bits)?
     };
-    let subject = key.signer()?;
     let params = spec.params(&subject)?;
     let cert = sign_with(&params, &subject, &signer)?;
     if !role.no_store {

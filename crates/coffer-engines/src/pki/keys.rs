@@ -80,23 +80,35 @@ impl fmt::Debug for PrivateKey {
 impl PrivateKey {
     /// A fresh key. RSA generation is slow: callers run it off the async workers.
     pub(crate) fn generate(kind: KeyType, bits: u32) -> Result<Self, Error> {
-        let pkcs8 = match kind {
+        Ok(Self::generate_with_signer(kind, bits)?.0)
+    }
+
+    /// A fresh key and its signer, without parsing the key back (the issue hot path).
+    pub(crate) fn generate_with_signer(
+        kind: KeyType,
+        bits: u32,
+    ) -> Result<(Self, LoadedKey), Error> {
+        match kind {
             KeyType::Rsa => {
                 use rsa::pkcs8::EncodePrivateKey;
                 let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits as usize)
                     .map_err(Error::internal)?;
                 let doc = key.to_pkcs8_der().map_err(Error::internal)?;
-                Zeroizing::new(doc.as_bytes().to_vec())
+                let key = PrivateKey {
+                    kind,
+                    bits,
+                    pkcs8: Zeroizing::new(doc.as_bytes().to_vec()),
+                };
+                let signer = key.signer()?;
+                Ok((key, signer))
             }
             KeyType::Ec | KeyType::Ed25519 => {
                 let alg = algorithm_for(kind, bits)?;
-                let mut pair = KeyPair::generate_for(alg).map_err(Error::internal)?;
-                let der = Zeroizing::new(pair.serialize_der());
-                pair.zeroize();
-                der
+                let pair = KeyPair::generate_for(alg).map_err(Error::internal)?;
+                let pkcs8 = Zeroizing::new(pair.serialize_der());
+                Ok((PrivateKey { kind, bits, pkcs8 }, LoadedKey(pair)))
             }
-        };
-        Ok(PrivateKey { kind, bits, pkcs8 })
+        }
     }
 
     /// A key whose type and size are already known (a stored entry).
@@ -216,17 +228,16 @@ impl PrivateKey {
                 Ok((Zeroizing::new(doc.as_bytes().to_vec()), "RSA PRIVATE KEY"))
             }
             _ => {
-                use p256::pkcs8::DecodePrivateKey;
-                let der = if self.bits == 384 {
-                    p384::SecretKey::from_pkcs8_der(&self.pkcs8)
-                        .map_err(Error::internal)?
-                        .to_sec1_der()
-                } else {
-                    p256::SecretKey::from_pkcs8_der(&self.pkcs8)
-                        .map_err(Error::internal)?
-                        .to_sec1_der()
-                }
-                .map_err(Error::internal)?;
+                // SEC1 is the ECPrivateKey inside the PKCS#8, plus the curve parameters that
+                // PKCS#8 keeps outside it: re-framed, with no curve arithmetic.
+                use sec1::der::Encode;
+                let info = p256::pkcs8::PrivateKeyInfo::try_from(&self.pkcs8[..])
+                    .map_err(Error::internal)?;
+                let curve = info.algorithm.parameters_oid().map_err(Error::internal)?;
+                let mut key =
+                    sec1::EcPrivateKey::try_from(info.private_key).map_err(Error::internal)?;
+                key.parameters = Some(sec1::EcParameters::NamedCurve(curve));
+                let der = Zeroizing::new(key.to_der().map_err(Error::internal)?);
                 Ok((der, "EC PRIVATE KEY"))
             }
         }
