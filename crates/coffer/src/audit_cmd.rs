@@ -264,7 +264,7 @@ fn read_json(server: &ServerArgs, path: &str) -> Result<Map<String, Value>, Stri
         tls_skip_verify: server.tls_skip_verify,
         ca_cert: server.ca_cert.clone(),
         token: server.token.clone().map(coffer_cli::Token::new),
-        token_file: None,
+        ..Default::default()
     };
     let command = coffer_cli::Command::Read(coffer_cli::ReadArgs {
         field: None,

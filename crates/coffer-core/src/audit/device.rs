@@ -185,18 +185,41 @@ impl State {
     }
 }
 
-/// The handle of a running writer thread.
+/// The handle of a running device: entries are written inline (a local file that is not
+/// synced per entry: one `write` under an async lock, no thread hop on the hot path) or by a
+/// writer thread (sockets, syslog, `fsync = "always"`: batched group commits).
 pub struct Writer {
-    tx: SyncSender<Msg>,
+    kind: Kind,
     pub state: Arc<State>,
+}
+
+enum Kind {
+    Thread(SyncSender<Msg>),
+    Inline(Arc<tokio::sync::Mutex<Inline>>),
+}
+
+/// The inline writer's state; a helper thread syncs the file every second (`interval`).
+struct Inline {
+    sink: Sink,
+    chain: Chain,
+    buf: Vec<u8>,
+    stopped: bool,
 }
 
 impl Writer {
     /// Opens the target (a failure to open leaves the device failing; it retries on every
-    /// batch), resumes the chain from the file's last entry (or `fallback`), and starts the
-    /// writer thread.
+    /// write) and resumes the chain from the file's last entry.
     pub fn spawn(name: &str, target: Target, chain_key: &secrecy::SecretBox<Vec<u8>>) -> Writer {
+        let inline = matches!(
+            target,
+            Target::Stdout
+                | Target::File {
+                    sync: SyncPolicy::Interval | SyncPolicy::Never,
+                    ..
+                }
+        );
         let mut sink = Sink::new(target);
+        sink.defer_sync = inline;
         let head = sink.resume().unwrap_or_default();
         let state = Arc::new(State::default());
         state.seq.store(head.seq, Ordering::Relaxed);
@@ -205,39 +228,160 @@ impl Writer {
             state.fail(&e.to_string());
         }
         let chain = Chain::new(chain_key, head);
+        let thread_name = format!("audit-{}", name.trim_end_matches('/'));
+        if inline {
+            let shared = Arc::new(tokio::sync::Mutex::new(Inline {
+                sink,
+                chain,
+                buf: Vec::with_capacity(4096),
+                stopped: false,
+            }));
+            let weak = Arc::downgrade(&shared);
+            let spawned = std::thread::Builder::new()
+                .name(thread_name)
+                .spawn(move || sync_loop(&weak));
+            if let Err(e) = spawned {
+                state.fail(&format!("cannot start the sync thread: {e}"));
+            }
+            return Writer {
+                kind: Kind::Inline(shared),
+                state,
+            };
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_CAPACITY);
         let thread_state = state.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("audit-{}", name.trim_end_matches('/')))
+            .name(thread_name)
             .spawn(move || run(rx, sink, chain, &thread_state));
         if let Err(e) = spawned {
             state.fail(&format!("cannot start the writer thread: {e}"));
         }
-        Writer { tx, state }
-    }
-
-    /// Queues an entry; the returned receiver resolves once it is written.
-    pub fn submit(
-        &self,
-        entry: Vec<u8>,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, String> {
-        let (ack, rx) = tokio::sync::oneshot::channel();
-        match self.tx.try_send(Msg::Entry(entry, ack)) {
-            Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) => Err("the audit queue is full".into()),
-            Err(TrySendError::Disconnected(_)) => Err("the audit writer stopped".into()),
+        Writer {
+            kind: Kind::Thread(tx),
+            state,
         }
     }
 
-    /// Asks the writer to reopen its file (SIGHUP).
-    pub fn reopen(&self) -> Option<tokio::sync::oneshot::Receiver<Result<(), String>>> {
-        let (ack, rx) = tokio::sync::oneshot::channel();
-        self.tx.try_send(Msg::Reopen(ack)).ok().map(|()| rx)
+    /// Writes one entry, waiting until `deadline` at most; failures are counted in `state`.
+    pub async fn record(&self, entry: Vec<u8>, deadline: tokio::time::Instant) -> bool {
+        let result = match &self.kind {
+            Kind::Thread(tx) => {
+                let (ack, rx) = tokio::sync::oneshot::channel();
+                match tx.try_send(Msg::Entry(entry, ack)) {
+                    Ok(()) => match tokio::time::timeout_at(deadline, rx).await {
+                        // The writer counted its own failures.
+                        Ok(Ok(result)) => return result.is_ok(),
+                        Ok(Err(_)) => Err("the audit writer stopped".to_owned()),
+                        Err(_) => Err("write timed out".to_owned()),
+                    },
+                    Err(TrySendError::Full(_)) => Err("the audit queue is full".to_owned()),
+                    Err(TrySendError::Disconnected(_)) => {
+                        Err("the audit writer stopped".to_owned())
+                    }
+                }
+            }
+            Kind::Inline(shared) => match tokio::time::timeout_at(deadline, shared.lock()).await {
+                Err(_) => Err("write timed out (the device is busy)".to_owned()),
+                Ok(mut guard) => {
+                    let inline = &mut *guard;
+                    if inline.stopped {
+                        Err("the audit device is closed".to_owned())
+                    } else {
+                        let before = inline.chain.head().clone();
+                        inline.buf.clear();
+                        inline.chain.seal(&entry, &mut inline.buf);
+                        match inline.sink.write(&inline.buf) {
+                            Ok(()) => {
+                                self.state.succeed(1, inline.chain.head());
+                                Ok(())
+                            }
+                            Err(e) => {
+                                inline.chain.reset(before);
+                                Err(e.to_string())
+                            }
+                        }
+                    }
+                }
+            },
+        };
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                self.state.fail(&e);
+                self.state.drop_entry();
+                false
+            }
+        }
     }
 
-    /// Flushes, syncs and ends the writer thread.
+    /// Reopens the file or reconnects the socket (SIGHUP); the chain continues.
+    pub async fn reopen(&self, timeout: Duration) -> Result<(), String> {
+        let result = match &self.kind {
+            Kind::Thread(tx) => {
+                let (ack, rx) = tokio::sync::oneshot::channel();
+                if tx.try_send(Msg::Reopen(ack)).is_err() {
+                    return Err("the audit writer is not running".into());
+                }
+                match tokio::time::timeout(timeout, rx).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(_)) => Err("the audit writer stopped".into()),
+                    Err(_) => Err("reopening timed out".into()),
+                }
+            }
+            Kind::Inline(shared) => match tokio::time::timeout(timeout, shared.lock()).await {
+                Ok(mut guard) => guard.sink.reopen().map_err(|e| e.to_string()),
+                Err(_) => Err("reopening timed out".into()),
+            },
+        };
+        if let Err(e) = &result {
+            self.state.fail(e);
+        }
+        result
+    }
+
+    /// Syncs and closes the device (the writer thread ends, the sync thread follows).
     pub fn stop(&self) {
-        let _ = self.tx.try_send(Msg::Stop);
+        match &self.kind {
+            Kind::Thread(tx) => {
+                let _ = tx.try_send(Msg::Stop);
+            }
+            Kind::Inline(shared) => {
+                let shared = shared.clone();
+                let close = move || {
+                    let mut guard = shared.blocking_lock();
+                    guard.stopped = true;
+                    guard.sink.close();
+                };
+                // Outside a runtime (tests, shutdown) close here; inside, off the workers.
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    tokio::task::spawn_blocking(close);
+                } else {
+                    close();
+                }
+            }
+        }
+    }
+}
+
+/// Syncs an inline device's file once a second when it has unsynced writes, on a duplicate of
+/// its descriptor so that writers never wait for the disk; ends when the device is dropped.
+fn sync_loop(shared: &std::sync::Weak<tokio::sync::Mutex<Inline>>) {
+    loop {
+        std::thread::sleep(SYNC_INTERVAL);
+        let Some(device) = shared.upgrade() else {
+            return;
+        };
+        let handle = {
+            let mut guard = device.blocking_lock();
+            if guard.stopped {
+                return;
+            }
+            guard.sink.sync_handle()
+        };
+        drop(device);
+        if let Some(file) = handle {
+            let _ = file.sync_data();
+        }
     }
 }
 
@@ -327,6 +471,8 @@ struct Sink {
     last_sync: Instant,
     dirty: bool,
     stream: Option<Stream>,
+    /// `interval` syncs happen on the sync thread (inline devices), not after a write.
+    defer_sync: bool,
 }
 
 enum Stream {
@@ -346,6 +492,7 @@ impl Sink {
             last_sync: Instant::now(),
             dirty: false,
             stream: None,
+            defer_sync: false,
         }
     }
 
@@ -433,7 +580,9 @@ impl Sink {
                 file.write_all(batch)?;
                 self.dirty = true;
                 if sync == SyncPolicy::Always
-                    || (sync == SyncPolicy::Interval && self.last_sync.elapsed() >= SYNC_INTERVAL)
+                    || (sync == SyncPolicy::Interval
+                        && !self.defer_sync
+                        && self.last_sync.elapsed() >= SYNC_INTERVAL)
                 {
                     file.sync_data()?;
                     self.dirty = false;
@@ -480,6 +629,24 @@ impl Sink {
         self.file = None;
         self.stream = None;
         self.ensure_open()
+    }
+
+    /// A duplicate of the file's descriptor to sync, when `interval` left writes unsynced.
+    fn sync_handle(&mut self) -> Option<File> {
+        let Target::File {
+            sync: SyncPolicy::Interval,
+            ..
+        } = &self.target
+        else {
+            return None;
+        };
+        if !self.dirty {
+            return None;
+        }
+        let (file, _) = self.file.as_ref()?;
+        let handle = file.try_clone().ok()?;
+        self.dirty = false;
+        Some(handle)
     }
 
     /// An idle moment: sync what `interval` left unsynced.

@@ -183,15 +183,7 @@ impl AuditBroker {
         let devices = self.devices.load_full();
         let mut out = Vec::new();
         for d in devices.iter() {
-            let result = match d.writer.reopen() {
-                Some(rx) => match tokio::time::timeout(d.timeout, rx).await {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(_)) => Err("the audit writer stopped".into()),
-                    Err(_) => Err("reopening timed out".into()),
-                },
-                None => Err("the audit writer is not running".into()),
-            };
-            out.push((d.config.path.clone(), result));
+            out.push((d.config.path.clone(), d.writer.reopen(d.timeout).await));
         }
         out
     }
@@ -319,28 +311,11 @@ impl AuditBroker {
     async fn log(&self, record: &AuditRecord<'_>, stage: &Stage<'_>) -> Result<(), Error> {
         let devices = self.devices.load_full();
         let started = tokio::time::Instant::now();
-        let mut pending = Vec::with_capacity(devices.len());
+        let mut recorded = 0;
         for d in devices.iter() {
             let bytes = entry::format(record, stage, &d.hasher, d.format);
-            match d.writer.submit(bytes) {
-                Ok(rx) => pending.push((d, rx)),
-                Err(e) => {
-                    d.writer.state.fail(&e);
-                    d.writer.state.drop_entry();
-                }
-            }
-        }
-        let mut recorded = 0;
-        for (d, rx) in pending {
-            match tokio::time::timeout_at(started + d.timeout, rx).await {
-                Ok(Ok(Ok(()))) => recorded += 1,
-                // The writer counted the failure.
-                Ok(Ok(Err(_))) => {}
-                Ok(Err(_)) => d.writer.state.fail("the audit writer stopped"),
-                Err(_) => d.writer.state.fail(&format!(
-                    "write timed out after {} ms",
-                    d.timeout.as_millis()
-                )),
+            if d.writer.record(bytes, started + d.timeout).await {
+                recorded += 1;
             }
         }
         if recorded == 0 {
