@@ -97,8 +97,9 @@ fn revoking_a_parent_revokes_its_children_and_revoke_self_works() {
         200,
         "an unrelated token was revoked"
     );
+    // Looking a revoked token up fails (its exact status: lookup_of_a_revoked_token_is_403).
     let gone = server.post("auth/token/lookup", json!({"token": child}));
-    assert_eq!(gone.status, 400, "{gone:?}");
+    assert!(gone.status == 403 || gone.status == 400, "{gone:?}");
     assert_eq!(gone.body, json!({"errors": ["bad token"]}));
 
     // revoke-self: the token kills itself, with its children.
@@ -219,6 +220,19 @@ fn acl_denial_body_is_openbaos_exactly() {
     assert_eq!(r.body, denied_body());
     let r = server.call_as(&plain, "GET", "sys/mounts", None);
     assert_eq!(r.body, denied_body());
+}
+
+/// OpenBao answers a lookup of a revoked token with 403 "bad token"; coffer with 400.
+#[test]
+#[ignore = "coffer differs from OpenBao: auth/token/lookup of a revoked token is 400, OpenBao 403 (both {\"errors\":[\"bad token\"]})"]
+fn lookup_of_a_revoked_token_is_403() {
+    let server = TestServer::unsealed();
+    let token = create_token(&server, &server.token, json!({"policies": ["default"]}));
+    let r = server.post("auth/token/revoke", json!({ "token": token }));
+    assert_eq!(r.status, 204, "{r:?}");
+    let gone = server.post("auth/token/lookup", json!({ "token": token }));
+    assert_eq!(gone.status, 403, "{gone:?}");
+    assert_eq!(gone.body, json!({"errors": ["bad token"]}));
 }
 
 fn assert_denied(body: &Value) {
