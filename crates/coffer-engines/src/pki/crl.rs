@@ -377,19 +377,9 @@ pub(crate) fn tidy_status(pki: &Pki) -> Option<Response> {
     Some(Response::with_data(data))
 }
 
-/// A raw response, as OpenBao's `logical.HTTPRawBody`: the HTTP layer sends `http_raw_body`
-/// (base64 here, as Go marshals `[]byte`) with `http_content_type` and no JSON envelope.
-pub(crate) fn raw(content_type: &str, body: Vec<u8>) -> Response {
-    let mut data = Map::new();
-    data.insert("http_content_type".to_owned(), content_type.into());
-    data.insert(
-        "http_raw_body".to_owned(),
-        base64::engine::general_purpose::STANDARD
-            .encode(body)
-            .into(),
-    );
-    data.insert("http_status_code".to_owned(), 200.into());
-    Response::with_data(data)
+/// A bare-body response (OpenBao's `logical.HTTPRawBody`).
+fn raw(content_type: &str, body: Vec<u8>) -> Response {
+    Response::raw(content_type, &body)
 }
 
 fn json_cert(certificate: String, revoked: Option<&RevokedEntry>) -> Response {

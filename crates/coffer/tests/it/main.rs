@@ -9,6 +9,7 @@ mod clients;
 mod durability;
 mod kv;
 mod limits;
+mod pki;
 mod rotate;
 mod seal;
 mod server;
