@@ -62,7 +62,7 @@ fn secrets_survive_sigkill_and_restart() {
 fn every_acknowledged_write_survives_sigkill_mid_stream() {
     const WRITERS: usize = 6;
     const MAX_PER_WRITER: usize = 400;
-    const KILL_AFTER: usize = 120;
+    const KILL_AFTER: usize = 300;
 
     let mut server = TestServer::unsealed();
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
@@ -111,6 +111,11 @@ fn every_acknowledged_write_survives_sigkill_mid_stream() {
     }
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= KILL_AFTER);
+    // The kill landed mid-stream: the writers did not get to finish.
+    assert!(
+        acked.len() < WRITERS * MAX_PER_WRITER,
+        "every write finished before the kill"
+    );
 
     server.restart();
     server.unseal();
