@@ -222,6 +222,8 @@ pub(crate) struct KeyEntry {
     /// The symmetric key, the HMAC key of an hmac key, or Go's 64-byte Ed25519 private key.
     pub key: Option<Bytes>,
     pub hmac_key: Option<Bytes>,
+    /// RFC 3339; empty is Go's zero time, written as Go writes it (OpenBao cannot parse "").
+    #[serde(serialize_with = "go_time")]
     pub time: String,
     pub ec_x: Option<BigDec>,
     pub ec_y: Option<BigDec>,
@@ -595,6 +597,10 @@ pub(crate) fn random_bytes(len: usize) -> Bytes {
     Bytes::new(out)
 }
 
+fn go_time<S: Serializer>(time: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if time.is_empty() { GO_ZERO_TIME } else { time })
+}
+
 fn is_zero(n: &i64) -> bool {
     *n == 0
 }
@@ -604,6 +610,8 @@ pub(crate) const SOFT_DELETED: &str = "refusing to use soft-deleted key";
 /// OpenBao's `ErrTooOld`.
 pub(crate) const TOO_OLD: &str =
     "ciphertext or signature version is disallowed by policy (too old)";
+/// Go's `time.Time{}` in RFC 3339.
+const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 pub(crate) const DEFAULT_VERSION_TEMPLATE: &str = "vault:v{{version}}:";
 pub(crate) const CURRENT_CONVERGENT_VERSION: i64 = 3;
 pub(crate) const KDF_HMAC_SHA256_COUNTER: i64 = 0;

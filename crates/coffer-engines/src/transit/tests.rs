@@ -791,10 +791,34 @@ async fn openbao_backups_restore_and_their_outputs_check_here() {
         "the exponent is kept whole"
     );
     assert_eq!(private_exponent(&ours), private_exponent(&theirs));
+    assert!(
+        ours.contains(r#""time":"0001-01-01T00:00:00Z""#),
+        "Go's zero time in slot 0"
+    );
     let ours: super::policy::KeyData = serde_json::from_str(&ours).unwrap();
     assert_eq!(
         ours.archived_keys.unwrap().keys.len(),
         2,
         "slot 0 and version 1"
     );
+}
+
+#[tokio::test]
+async fn backups_write_go_zero_time_for_the_empty_archive_slot() {
+    let (t, s) = (Transit::new(), MemStorage::default());
+    ok(
+        &t,
+        &s,
+        Operation::Update,
+        "keys/k",
+        json!({"exportable": true, "allow_plaintext_backup": true}),
+    )
+    .await;
+    let backup = ok(&t, &s, Operation::Read, "backup/k", json!({})).await["backup"].clone();
+    let text = String::from_utf8(super::decode_b64(backup.as_str().unwrap()).unwrap()).unwrap();
+    assert!(
+        !text.contains(r#""time":"""#),
+        "OpenBao cannot parse an empty time: {text}"
+    );
+    assert!(text.contains(r#""time":"0001-01-01T00:00:00Z""#));
 }

@@ -17,3 +17,4 @@ mod ssh;
 mod tls;
 mod tokens;
 mod totp;
+mod transit;
