@@ -166,7 +166,9 @@ fn value_matches(policy: &Value, actual: &Value) -> bool {
                 p == a
             }
         }
-        (Value::String(p), Value::Number(n)) => p.parse::<serde_json::Number>().is_ok_and(|p| p == *n),
+        (Value::String(p), Value::Number(n)) => {
+            p.parse::<serde_json::Number>().is_ok_and(|p| p == *n)
+        }
         (Value::String(p), Value::Bool(b)) => p.parse::<bool>().is_ok_and(|p| p == *b),
         (p, a) => p == a,
     }
@@ -253,7 +255,16 @@ pub struct Acl {
     root: bool,
     exact: HashMap<String, Permissions>,
     /// Patterns with `*` or `+`, most specific first.
-    patterns: Vec<(String, Permissions)>,
+    patterns: Vec<Pattern>,
+}
+
+/// A wildcard pattern with the literal text before its first wildcard, which a path must start
+/// with: one cheap comparison rules out most patterns before any glob matching.
+#[derive(Debug)]
+struct Pattern {
+    text: String,
+    literal_prefix: usize,
+    permissions: Permissions,
 }
 
 impl Acl {
@@ -282,13 +293,18 @@ impl Acl {
                 permissions.caps = Capabilities::DENY;
             }
             if text.contains('+') || text.ends_with('*') {
-                acl.patterns.push((text, permissions));
+                let literal_prefix = text.find(['+', '*']).unwrap_or(text.len());
+                acl.patterns.push(Pattern {
+                    text,
+                    literal_prefix,
+                    permissions,
+                });
             } else {
                 acl.exact.insert(text, permissions);
             }
         }
         acl.patterns
-            .sort_by(|a, b| specificity(&b.0).cmp(&specificity(&a.0)));
+            .sort_by(|a, b| specificity(&b.text).cmp(&specificity(&a.text)));
         acl
     }
 
@@ -297,8 +313,12 @@ impl Acl {
         self.exact.get(path).or_else(|| {
             self.patterns
                 .iter()
-                .find(|(text, _)| glob_match(text, path))
-                .map(|(_, p)| p)
+                .find(|p| {
+                    path.as_bytes()
+                        .starts_with(&p.text.as_bytes()[..p.literal_prefix])
+                        && glob_match(&p.text, path)
+                })
+                .map(|p| &p.permissions)
         })
     }
 

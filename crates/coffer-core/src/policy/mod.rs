@@ -4,5 +4,5 @@
 mod acl;
 mod store;
 
-pub use acl::{Acl, Capabilities};
+pub use acl::{Acl, Capabilities, Rules};
 pub use store::PolicyStore;
