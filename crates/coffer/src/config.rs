@@ -28,6 +28,8 @@ impl StorageConfig {
 pub struct ListenerConfig {
     pub address: SocketAddr,
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Bytes; OpenBao's place for the limit, overriding the top-level key.
+    pub max_request_size: Option<usize>,
 }
 
 /// The whole server configuration.
@@ -73,6 +75,7 @@ impl Config {
             listener: ListenerConfig {
                 address: "127.0.0.1:8200".parse().expect("valid literal address"),
                 tls: None,
+                max_request_size: None,
             },
             api_addr: None,
             disable_mlock: false,
@@ -137,6 +140,9 @@ impl Config {
         }
         config.storage = storage.ok_or_else(|| anyhow!("a storage block is required"))?;
         config.listener = listener.ok_or_else(|| anyhow!("a listener block is required"))?;
+        if let Some(size) = config.listener.max_request_size {
+            config.max_request_size = size;
+        }
         if config.max_lease_ttl > 0 && config.default_lease_ttl > config.max_lease_ttl {
             bail!("default_lease_ttl must not exceed max_lease_ttl");
         }
@@ -177,8 +183,15 @@ fn parse_listener(block: &Block) -> Result<ListenerConfig> {
     }
     let mut address = "127.0.0.1:8200".to_owned();
     let (mut cert, mut key, mut disable) = (None, None, false);
+    let mut max_request_size = None;
     for (name, value) in attributes(block, "listener")? {
         match name.as_str() {
+            "max_request_size" => {
+                max_request_size = Some(
+                    usize::try_from(integer(&name, &value)?)
+                        .map_err(|_| anyhow!("max_request_size is too large"))?,
+                )
+            }
             "address" => address = string(&name, &value)?,
             "tls_cert_file" => cert = Some(PathBuf::from(string(&name, &value)?)),
             "tls_key_file" => key = Some(PathBuf::from(string(&name, &value)?)),
@@ -197,7 +210,11 @@ fn parse_listener(block: &Block) -> Result<ListenerConfig> {
             _ => bail!("listener \"tcp\": tls_cert_file and tls_key_file are required unless tls_disable = true"),
         }
     };
-    Ok(ListenerConfig { address, tls })
+    Ok(ListenerConfig {
+        address,
+        tls,
+        max_request_size,
+    })
 }
 
 /// `audit "file" "NAME" { description = "..." options { file_path = "..." } }`, OpenBao 2.7's

@@ -80,7 +80,7 @@ async fn serve(config: Config, args: ServerArgs) -> Result<()> {
     }
     #[cfg(unix)]
     tokio::spawn(reopen_audit_on_sighup(core.clone()));
-    let ListenerConfig { address, tls } = &config.listener;
+    let ListenerConfig { address, tls, .. } = &config.listener;
     let tls = match tls {
         Some((cert, key)) => Some(coffer_http::load_tls(cert, key).map_err(anyhow::Error::msg)?),
         None => None,

@@ -154,9 +154,8 @@ fn wrong_method_body_is_openbaos() {
     }
 }
 
-/// OpenBao reads `max_request_size` in the listener block; coffer only at the top level.
+/// OpenBao reads `max_request_size` in the listener block, and so does coffer.
 #[test]
-#[ignore = "coffer differs from OpenBao: max_request_size inside listener \"tcp\" is refused as an unknown key"]
 fn max_request_size_in_the_listener_block_is_honoured() {
     let mut server = TestServer::start_with(Options {
         listener_extra: format!("max_request_size = {MAX_REQUEST_SIZE}"),
