@@ -1,6 +1,7 @@
 //! The coffer binary: `coffer server` runs the vault, `coffer scan` looks for hardcoded secrets,
 //! and every other verb is the CLI, talking HTTP to a server.
 
+mod audit_cmd;
 mod config;
 mod server;
 
@@ -30,7 +31,7 @@ struct ScanCli {
     name = "coffer",
     version,
     about = "A secrets manager that speaks the Vault/OpenBao API",
-    after_help = "Also:\n  server   Run the coffer server (coffer server --help)\n  scan     Find hardcoded secrets (coffer scan --help)"
+    after_help = "Also:\n  server   Run the coffer server (coffer server --help)\n  scan     Find hardcoded secrets (coffer scan --help)\n  audit    List audit devices, verify an audit log's chain (coffer audit --help)"
 )]
 struct ClientCli {
     #[command(flatten)]
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("audit") => exit(audit_cmd::run(args[2..].to_vec())),
         Some("scan") => {
             let cli = ScanCli::parse_from(args[1..].iter().cloned());
             exit(coffer_scan::run(cli.args))
