@@ -88,7 +88,8 @@ impl Chain {
         out.extend_from_slice(b"\"}}");
         let mut mac = self.mac.clone();
         mac.update(&out[start..]);
-        let tag = hex::encode(mac.finalize().into_bytes());
+        let mut tag = String::with_capacity(64);
+        super::entry::push_hex(&mut tag, &mac.finalize().into_bytes());
         out.truncate(out.len() - 2);
         out.extend_from_slice(MAC_FIELD.as_bytes());
         out.extend_from_slice(tag.as_bytes());

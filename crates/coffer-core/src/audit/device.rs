@@ -195,15 +195,87 @@ pub struct Writer {
 
 enum Kind {
     Thread(SyncSender<Msg>),
-    Inline(Arc<tokio::sync::Mutex<Inline>>),
+    Inline(Arc<Inline>),
 }
 
-/// The inline writer's state; a helper thread syncs the file every second (`interval`).
+/// An inline device: requests seal their entries into `pending` (a short critical section
+/// without I/O), then whoever holds `io` writes everything pending in one `write` (group
+/// commit), so a request never waits behind another's syscall for longer than one batch.
+/// A helper thread syncs the file every second (`interval`).
 struct Inline {
-    sink: Sink,
+    pending: Mutex<Pending>,
+    io: tokio::sync::Mutex<Io>,
+}
+
+struct Pending {
     chain: Chain,
     buf: Vec<u8>,
+    /// The ticket of the next entry sealed; the buffer holds tickets `io.processed..next`.
+    next: u64,
+    /// The head after the last batch that was written (where a failed batch rolls back to).
+    written: Head,
     stopped: bool,
+}
+
+struct Io {
+    sink: Sink,
+    spare: Vec<u8>,
+    /// Every ticket below this one was written or failed.
+    processed: u64,
+    /// Recent ticket ranges whose batch failed.
+    failed: std::collections::VecDeque<std::ops::Range<u64>>,
+}
+
+impl Inline {
+    /// Writes everything pending (the caller holds `io`).
+    fn flush(&self, io: &mut Io, state: &State) {
+        let (end, head, stopped) = {
+            let mut p = self
+                .pending
+                .lock()
+                .expect("audit pending lock is not poisoned");
+            std::mem::swap(&mut p.buf, &mut io.spare);
+            (p.next, p.chain.head().clone(), p.stopped)
+        };
+        if end == io.processed {
+            return;
+        }
+        let result = if stopped {
+            Err("the audit device is closed".to_owned())
+        } else {
+            io.sink.write(&io.spare).map_err(|e| e.to_string())
+        };
+        io.spare.clear();
+        match result {
+            Ok(()) => {
+                state.succeed(end - io.processed, &head);
+                let mut p = self
+                    .pending
+                    .lock()
+                    .expect("audit pending lock is not poisoned");
+                p.written = head;
+                io.processed = end;
+            }
+            Err(e) => {
+                // Entries sealed meanwhile follow the lost ones: they are lost too, and the
+                // chain goes back to the last entry written.
+                let mut p = self
+                    .pending
+                    .lock()
+                    .expect("audit pending lock is not poisoned");
+                p.buf.clear();
+                let written = p.written.clone();
+                p.chain.reset(written);
+                io.failed.push_back(io.processed..p.next);
+                if io.failed.len() > 64 {
+                    io.failed.pop_front();
+                }
+                io.processed = p.next;
+                drop(p);
+                state.fail(&e);
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -230,12 +302,21 @@ impl Writer {
         let chain = Chain::new(chain_key, head);
         let thread_name = format!("audit-{}", name.trim_end_matches('/'));
         if inline {
-            let shared = Arc::new(tokio::sync::Mutex::new(Inline {
-                sink,
-                chain,
-                buf: Vec::with_capacity(4096),
-                stopped: false,
-            }));
+            let shared = Arc::new(Inline {
+                pending: Mutex::new(Pending {
+                    written: chain.head().clone(),
+                    chain,
+                    buf: Vec::with_capacity(64 * 1024),
+                    next: 0,
+                    stopped: false,
+                }),
+                io: tokio::sync::Mutex::new(Io {
+                    sink,
+                    spare: Vec::with_capacity(64 * 1024),
+                    processed: 0,
+                    failed: std::collections::VecDeque::new(),
+                }),
+            });
             let weak = Arc::downgrade(&shared);
             let spawned = std::thread::Builder::new()
                 .name(thread_name)
@@ -280,38 +361,46 @@ impl Writer {
                     }
                 }
             }
-            Kind::Inline(shared) => match tokio::time::timeout_at(deadline, shared.lock()).await {
-                Err(_) => Err("write timed out (the device is busy)".to_owned()),
-                Ok(mut guard) => {
-                    let inline = &mut *guard;
-                    if inline.stopped {
-                        Err("the audit device is closed".to_owned())
-                    } else {
-                        let before = inline.chain.head().clone();
-                        inline.buf.clear();
-                        inline.chain.seal(&entry, &mut inline.buf);
-                        match inline.sink.write(&inline.buf) {
-                            Ok(()) => {
-                                self.state.succeed(1, inline.chain.head());
-                                Ok(())
-                            }
-                            Err(e) => {
-                                inline.chain.reset(before);
-                                Err(e.to_string())
-                            }
+            Kind::Inline(inline) => {
+                let ticket = {
+                    let mut p = inline
+                        .pending
+                        .lock()
+                        .expect("audit pending lock is not poisoned");
+                    if p.stopped {
+                        return self.failed("the audit device is closed");
+                    }
+                    let p = &mut *p;
+                    p.chain.seal(&entry, &mut p.buf);
+                    p.next += 1;
+                    p.next - 1
+                };
+                match tokio::time::timeout_at(deadline, inline.io.lock()).await {
+                    Err(_) => Err("write timed out (the device is busy)".to_owned()),
+                    Ok(mut io) => {
+                        if ticket >= io.processed {
+                            inline.flush(&mut io, &self.state);
                         }
+                        if io.failed.iter().any(|r| r.contains(&ticket)) {
+                            // The leader of the batch recorded the failure.
+                            self.state.drop_entry();
+                            return false;
+                        }
+                        Ok(())
                     }
                 }
-            },
+            }
         };
         match result {
             Ok(()) => true,
-            Err(e) => {
-                self.state.fail(&e);
-                self.state.drop_entry();
-                false
-            }
+            Err(e) => self.failed(&e),
         }
+    }
+
+    fn failed(&self, error: &str) -> bool {
+        self.state.fail(error);
+        self.state.drop_entry();
+        false
     }
 
     /// Reopens the file or reconnects the socket (SIGHUP); the chain continues.
@@ -328,8 +417,12 @@ impl Writer {
                     Err(_) => Err("reopening timed out".into()),
                 }
             }
-            Kind::Inline(shared) => match tokio::time::timeout(timeout, shared.lock()).await {
-                Ok(mut guard) => guard.sink.reopen().map_err(|e| e.to_string()),
+            Kind::Inline(inline) => match tokio::time::timeout(timeout, inline.io.lock()).await {
+                Ok(mut io) => {
+                    // What was sealed before the signal goes to the old file.
+                    inline.flush(&mut io, &self.state);
+                    io.sink.reopen().map_err(|e| e.to_string())
+                }
                 Err(_) => Err("reopening timed out".into()),
             },
         };
@@ -345,12 +438,18 @@ impl Writer {
             Kind::Thread(tx) => {
                 let _ = tx.try_send(Msg::Stop);
             }
-            Kind::Inline(shared) => {
-                let shared = shared.clone();
+            Kind::Inline(inline) => {
+                let inline = inline.clone();
+                let state = self.state.clone();
                 let close = move || {
-                    let mut guard = shared.blocking_lock();
-                    guard.stopped = true;
-                    guard.sink.close();
+                    let mut io = inline.io.blocking_lock();
+                    inline.flush(&mut io, &state);
+                    inline
+                        .pending
+                        .lock()
+                        .expect("audit pending lock is not poisoned")
+                        .stopped = true;
+                    io.sink.close();
                 };
                 // Outside a runtime (tests, shutdown) close here; inside, off the workers.
                 if tokio::runtime::Handle::try_current().is_ok() {
@@ -365,18 +464,23 @@ impl Writer {
 
 /// Syncs an inline device's file once a second when it has unsynced writes, on a duplicate of
 /// its descriptor so that writers never wait for the disk; ends when the device is dropped.
-fn sync_loop(shared: &std::sync::Weak<tokio::sync::Mutex<Inline>>) {
+fn sync_loop(shared: &std::sync::Weak<Inline>) {
     loop {
         std::thread::sleep(SYNC_INTERVAL);
         let Some(device) = shared.upgrade() else {
             return;
         };
         let handle = {
-            let mut guard = device.blocking_lock();
-            if guard.stopped {
+            let mut io = device.io.blocking_lock();
+            if device
+                .pending
+                .lock()
+                .expect("audit pending lock is not poisoned")
+                .stopped
+            {
                 return;
             }
-            guard.sink.sync_handle()
+            io.sink.sync_handle()
         };
         drop(device);
         if let Some(file) = handle {

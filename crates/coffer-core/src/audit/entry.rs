@@ -38,7 +38,10 @@ impl Hasher {
     pub fn hash(&self, value: &str) -> String {
         let mut mac = self.prepared.clone();
         mac.update(value.as_bytes());
-        format!("{HMAC_PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
+        let mut out = String::with_capacity(HMAC_PREFIX.len() + 64);
+        out.push_str(HMAC_PREFIX);
+        push_hex(&mut out, &mac.finalize().into_bytes());
+        out
     }
 
     /// A key derived from this one for `purpose` (the chain key): exporting it reveals nothing
@@ -57,6 +60,76 @@ impl Hasher {
             Value::Array(items) => items.iter_mut().for_each(|v| self.hash_value(v)),
             Value::Object(map) => map.values_mut().for_each(|v| self.hash_value(v)),
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+}
+
+/// Lowercase hex of `bytes`, appended to `out` (the `hex` crate's iterator is slow on the hot
+/// path).
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+}
+
+/// A JSON object serialized with every string hashed (unless `raw`), without copying it.
+#[derive(Clone, Copy)]
+struct HashedMap<'a> {
+    map: &'a Map<String, Value>,
+    hasher: &'a Hasher,
+    raw: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Hashed<'a> {
+    value: &'a Value,
+    hasher: &'a Hasher,
+    raw: bool,
+}
+
+impl Serialize for HashedMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut out = s.serialize_map(Some(self.map.len()))?;
+        for (k, v) in self.map {
+            out.serialize_entry(
+                k,
+                &Hashed {
+                    value: v,
+                    hasher: self.hasher,
+                    raw: self.raw,
+                },
+            )?;
+        }
+        out.end()
+    }
+}
+
+impl Serialize for Hashed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self.value {
+            Value::String(v) if !self.raw => s.serialize_str(&self.hasher.hash(v)),
+            Value::Array(items) => {
+                let mut out = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    out.serialize_element(&Hashed {
+                        value: item,
+                        ..*self
+                    })?;
+                }
+                out.end()
+            }
+            Value::Object(map) => HashedMap {
+                map,
+                hasher: self.hasher,
+                raw: self.raw,
+            }
+            .serialize(s),
+            other => other.serialize(s),
         }
     }
 }
@@ -99,12 +172,10 @@ pub fn format(
             hasher.hash(v)
         }
     };
-    let hash_data = |map: &Map<String, Value>| {
-        let mut v = Value::Object(map.clone());
-        if !opts.log_raw {
-            hasher.hash_value(&mut v);
-        }
-        v
+    let hash_data = |map| HashedMap {
+        map,
+        hasher,
+        raw: opts.log_raw,
     };
 
     let req = record.request;
@@ -252,7 +323,7 @@ struct RequestEntry<'a> {
     namespace: Namespace,
     path: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<Value>,
+    data: Option<HashedMap<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     remote_address: Option<&'a str>,
 }
@@ -268,7 +339,7 @@ struct ResponseEntry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<LeaseEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<Value>,
+    data: Option<HashedMap<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     warnings: Option<Vec<String>>,
 }
@@ -327,6 +398,31 @@ mod tests {
         assert_eq!(v["list"][0], h.hash("x"));
         assert_eq!(v["nested"]["k"], h.hash("y"));
         assert!(v["z"].is_null());
+    }
+
+    #[test]
+    fn hashed_serialization_equals_hashing_a_copy() {
+        let h = hasher();
+        let v = serde_json::json!({"a": "x", "l": ["y", 2, {"z": "w"}], "n": null, "b": false});
+        let Value::Object(map) = &v else {
+            unreachable!()
+        };
+        let streamed = serde_json::to_value(HashedMap {
+            map,
+            hasher: &h,
+            raw: false,
+        })
+        .unwrap();
+        let mut copied = v.clone();
+        h.hash_value(&mut copied);
+        assert_eq!(streamed, copied);
+        let raw = serde_json::to_value(HashedMap {
+            map,
+            hasher: &h,
+            raw: true,
+        })
+        .unwrap();
+        assert_eq!(raw, v);
     }
 
     #[test]
