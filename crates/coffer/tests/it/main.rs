@@ -11,6 +11,7 @@ mod kv;
 mod limits;
 mod pki;
 mod rotate;
+mod scan;
 mod seal;
 mod server;
 mod ssh;
