@@ -245,6 +245,12 @@ impl Core {
         req.mount_point.clone_from(&route.path);
         req.mount_type.clone_from(&route.entry.mount_type);
         req.mount_options = route.options.clone();
+        let or_system = |v: u64, system: u64| if v == 0 { system } else { v };
+        req.default_lease_ttl = or_system(
+            route.entry.config.default_lease_ttl,
+            self.config.default_lease_ttl,
+        );
+        req.max_lease_ttl = or_system(route.entry.config.max_lease_ttl, self.config.max_lease_ttl);
         if req.wrap_ttl.is_none() && req.path == "sys/wrapping/wrap" {
             req.wrap_ttl = Some(crate::wrapping::DEFAULT_WRAP_TTL);
         }
@@ -315,7 +321,7 @@ impl Core {
                     &req.data,
                     req.wrap_ttl,
                 ) {
-                    return Err(Error::PermissionDenied);
+                    return Err(Error::acl_denied());
                 }
             }
         }

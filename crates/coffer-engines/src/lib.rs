@@ -4,12 +4,12 @@
 
 pub mod cubbyhole;
 pub mod kv;
-pub mod pki;
-pub mod transit;
-pub mod ssh;
-pub mod totp;
 mod passthrough;
+pub mod pki;
+pub mod ssh;
 mod time;
+pub mod totp;
+pub mod transit;
 
 #[cfg(test)]
 mod testing;
@@ -17,6 +17,6 @@ mod testing;
 pub use cubbyhole::{cubbyhole_factory, cubbyhole_prefix};
 pub use kv::kv_factory;
 pub use pki::pki_factory;
-pub use transit::transit_factory;
 pub use ssh::ssh_factory;
 pub use totp::totp_factory;
+pub use transit::transit_factory;

@@ -25,7 +25,7 @@ impl ApiError {
 pub fn status_of(error: &Error) -> StatusCode {
     match error {
         Error::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-        Error::PermissionDenied => StatusCode::FORBIDDEN,
+        Error::PermissionDenied | Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound | Error::UnsupportedPath(_) => StatusCode::NOT_FOUND,
         Error::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
         Error::Sealed | Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -62,6 +62,13 @@ pub fn router(core: Arc<Core>, config: HttpConfig) -> Router {
         .route("/v1/sys/seal", any(sys_raw::seal))
         .route("/v1/sys/leader", get(sys_raw::leader))
         .fallback(logical::handle)
+        // A wrong method on a seal endpoint: 405 with OpenBao's empty error list.
+        .method_not_allowed_fallback(|| async {
+            (
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(serde_json::json!({ "errors": [] })),
+            )
+        })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

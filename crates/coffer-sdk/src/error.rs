@@ -12,6 +12,11 @@ pub enum Error {
     /// The token is missing, unknown, expired, or lacks a capability (403).
     #[error("permission denied")]
     PermissionDenied,
+    /// Refused with OpenBao's own words for the case (403): an ACL denial is
+    /// `1 error occurred:\n\t* permission denied\n\n`, a token lookup of a dead token
+    /// `bad token`.
+    #[error("{0}")]
+    Forbidden(String),
     /// Nothing is stored at this path (404 with an empty error list, as OpenBao answers).
     #[error("not found")]
     NotFound,
@@ -40,6 +45,11 @@ impl Error {
     /// An `InvalidRequest` from anything printable.
     pub fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidRequest(msg.into())
+    }
+
+    /// The 403 of a request a token's policies do not grant, in OpenBao's multierror wording.
+    pub fn acl_denied() -> Self {
+        Error::Forbidden("1 error occurred:\n\t* permission denied\n\n".into())
     }
 
     /// An `Internal` error whose detail is logged, never shown to the client.

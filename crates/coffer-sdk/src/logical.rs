@@ -77,6 +77,10 @@ pub struct Request {
     pub mount_type: String,
     /// The mount's options (`version` for kv), as set by enable and tune.
     pub mount_options: Arc<BTreeMap<String, String>>,
+    /// Seconds: the mount's effective default lease TTL (its tuned value, else the system's).
+    pub default_lease_ttl: u64,
+    /// Seconds: the mount's effective maximum lease TTL.
+    pub max_lease_ttl: u64,
     pub remote_addr: Option<String>,
     /// Seconds; set when the client asked for the response to be wrapped
     /// (`X-Vault-Wrap-TTL`). Core wraps it; backends ignore it.
@@ -95,6 +99,8 @@ impl Request {
             mount_point: String::new(),
             mount_type: String::new(),
             mount_options: Arc::default(),
+            default_lease_ttl: 0,
+            max_lease_ttl: 0,
             remote_addr: None,
             wrap_ttl: None,
         }

@@ -103,7 +103,12 @@ impl MountEntry {
             "description": self.description,
             "external_entropy_access": false,
             "local": self.local,
-            "options": if self.options.is_empty() { Value::Null } else { json!(self.options) },
+            // OpenBao shows a kv mount's options as a map even when empty.
+            "options": if self.options.is_empty() && self.mount_type != "kv" {
+                Value::Null
+            } else {
+                json!(self.options)
+            },
             "plugin_version": "",
             "running_plugin_version": format!("v{}+builtin.coffer", env!("CARGO_PKG_VERSION")),
             "running_sha256": "",

@@ -52,7 +52,7 @@ pub async fn handle(
                 .tokens
                 .lookup(token.expose_secret())
                 .await?
-                .ok_or_else(|| Error::invalid("bad token"))?;
+                .ok_or_else(|| Error::Forbidden("bad token".into()))?;
             Ok(Some(lookup_response(&live.entry, token.expose_secret())))
         }
         "lookup-accessor" if write => {

@@ -41,14 +41,16 @@ impl Backend for KvV1 {
                 let Some(data) = passthrough::read(storage, key).await? else {
                     return Ok(None);
                 };
-                // OpenBao reports a `ttl` (or `lease`) field of the secret as the response's
-                // lease duration: a hint to re-read, not a lease to revoke.
+                // OpenBao reports a `ttl` (or `lease`) field of the secret, else the mount's
+                // default TTL, as the response's lease duration: a hint to re-read, not a lease
+                // to revoke.
                 let ttl = data
                     .get("ttl")
                     .or_else(|| data.get("lease"))
-                    .and_then(|v| coffer_sdk::duration::parse_seconds(v).ok());
+                    .and_then(|v| coffer_sdk::duration::parse_seconds(v).ok())
+                    .unwrap_or(req.default_lease_ttl);
                 let mut resp = Response::with_data(data);
-                resp.lease = ttl.map(|ttl| Lease {
+                resp.lease = (ttl > 0).then(|| Lease {
                     lease_id: String::new(),
                     ttl,
                     renewable: false,

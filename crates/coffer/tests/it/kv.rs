@@ -220,7 +220,6 @@ fn kv1_mount_reads_writes_lists_and_deletes() {
 /// a read carries the mount's TTL as `lease_duration`, and a mount made without options shows
 /// `options: {}`.
 #[test]
-#[ignore = "coffer differs from OpenBao: kv v1 read has lease_duration 0 (OpenBao: the mount TTL, 2764800), options null (OpenBao: {})"]
 fn kv1_read_reports_the_mount_ttl_and_empty_options_as_openbao() {
     let server = TestServer::unsealed();
     server.post("sys/mounts/kv1", json!({"type": "kv"}));
