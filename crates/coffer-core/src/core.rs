@@ -258,6 +258,8 @@ impl Core {
             .wrap_ttl
             .map(|ttl| (ttl, format!("{}{rel}", route.path)));
         req.path = rel;
+        // The response entry names the token too; the clone happens only when auditing.
+        let audited_token = audited.as_ref().and(live.clone());
         let mut result = self.dispatch(&state, &route, req, live, token).await;
         if let (Some((ttl, creation_path)), Ok(Some(resp))) = (wrap, &mut result) {
             if resp.data.is_some() || resp.auth.is_some() {
@@ -271,7 +273,7 @@ impl Core {
                 request: original,
                 route: &route,
                 client_token: token,
-                token: None,
+                token: audited_token.as_deref(),
             };
             self.audit.log_response(&record, result.as_ref()).await?;
         }

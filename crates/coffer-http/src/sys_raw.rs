@@ -66,6 +66,11 @@ pub async fn health(
     if !status.sealed {
         body["cluster_name"] = json!("coffer-cluster");
     }
+    // Beyond OpenBao: the state of every audit device, so that a failing one shows at once.
+    let devices = app.core.audit().health();
+    if !devices.is_empty() {
+        body["audit_devices"] = json!(devices);
+    }
     (status_code, Json(body)).into_response()
 }
 

@@ -286,6 +286,22 @@ fn an_unwritable_device_blocks_requests_unless_another_records_them() {
     assert_eq!(server.write_secret("flows", "v"), 200);
     let second = std::fs::read_to_string(server.path("second.log")).unwrap();
     assert!(second.contains("secret/data/flows"));
+
+    // sys/health names the failing device and when it started failing.
+    let (_, health) = server.call("GET", "sys/health", None);
+    let devices = health["audit_devices"]
+        .as_array()
+        .expect("audit_devices in sys/health");
+    let state = |name: &str| {
+        devices
+            .iter()
+            .find(|d| d["path"].as_str().is_some_and(|p| p.starts_with(name)))
+            .unwrap_or_else(|| panic!("device {name} in {health}"))
+            .clone()
+    };
+    assert_eq!(state("file")["status"], "failing", "{health}");
+    assert!(state("file")["failing_since"].is_string(), "{health}");
+    assert_eq!(state("second")["status"], "healthy", "{health}");
 }
 
 #[test]
