@@ -196,6 +196,21 @@ fn tune_view(core: &Core, entry: &crate::mount::MountEntry) -> Response {
     if !entry.options.is_empty() {
         out["options"] = json!(entry.options);
     }
+    if entry.table == Table::Auth {
+        let option = |key: &str| entry.options.get(key).map(String::as_str);
+        let secs = |key: &str| {
+            option(key)
+                .and_then(|v| duration::parse_str(v).ok())
+                .unwrap_or(0)
+        };
+        out["user_lockout_threshold"] = json!(option("lockout_threshold")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0));
+        out["user_lockout_duration"] = json!(secs("lockout_duration"));
+        out["user_lockout_counter_reset_duration"] = json!(secs("lockout_counter_reset"));
+        out["user_lockout_disable"] = json!(option("lockout_disable") == Some("true"));
+        out["token_type"] = json!("default-service");
+    }
     data(out)
 }
 
@@ -206,6 +221,30 @@ fn apply_tune(
     apply_ttls(&mut entry.config, data)?;
     if let Some(description) = data.get("description").and_then(Value::as_str) {
         entry.description = description.to_owned();
+    }
+    // OpenBao's user lockout settings of an auth mount; the auth method reads them from the
+    // mount options.
+    if let Some(config) = data.get("user_lockout_config") {
+        for (key, value) in string_map(Some(config))? {
+            let valid = match key.as_str() {
+                "lockout_threshold" => value.parse::<u64>().is_ok(),
+                "lockout_duration" | "lockout_counter_reset" | "lockout_counter_reset_duration" => {
+                    duration::parse_str(&value).is_ok()
+                }
+                "lockout_disable" => value.parse::<bool>().is_ok(),
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "unknown user_lockout_config key {key:?}"
+                    )))
+                }
+            };
+            if !valid {
+                return Err(Error::invalid(format!(
+                    "invalid value for {key}: {value:?}"
+                )));
+            }
+            entry.options.insert(key, value);
+        }
     }
     for (k, v) in string_map(data.get("options"))? {
         if k == "version" && entry.options.get("version").is_some_and(|cur| *cur > v) {

@@ -270,6 +270,40 @@ fn brute_force_userpass_logins_are_locked_out() {
 }
 
 #[test]
+fn the_lockout_threshold_is_tuned_on_the_mount() {
+    let server = DevServer::start();
+    server.enable_auth("userpass", "userpass");
+    server.root(
+        "POST",
+        "sys/auth/userpass/tune",
+        json!({"user_lockout_config": {"lockout_threshold": "2", "lockout_duration": "10m"}}),
+    );
+    let (_, tune) = server.call("GET", "sys/auth/userpass/tune", ROOT, None);
+    assert_eq!(tune["data"]["user_lockout_threshold"], 2, "{tune}");
+    assert_eq!(tune["data"]["user_lockout_duration"], 600, "{tune}");
+    server.root(
+        "POST",
+        "auth/userpass/users/carol",
+        json!({"password": "carols-pw"}),
+    );
+    let attempt = |pw: &str| {
+        server
+            .call(
+                "POST",
+                "auth/userpass/login/carol",
+                "",
+                Some(json!({"password": pw})),
+            )
+            .0
+            .as_u16()
+    };
+    assert_eq!(
+        [attempt("x"), attempt("y"), attempt("carols-pw")],
+        [400, 403, 403]
+    );
+}
+
+#[test]
 fn approle_logins_with_hvac_and_the_bao_cli_spend_secret_id_uses() {
     let server = DevServer::start();
     server.enable_auth("approle", "approle");
