@@ -103,16 +103,44 @@ async fn serve(config: Config, args: ServerArgs) -> Result<()> {
     }
     tracing::info!(%address, storage = config.storage.name(), tls = tls.is_some(), "coffer server started");
 
+    // The barrier's encryption counts (the AES-GCM nonce budget) survive restarts.
+    let persister = tokio::spawn(persist_encryptions_every(
+        core.clone(),
+        ENCRYPTIONS_PERSIST_EVERY,
+    ));
     let app = coffer_http::router(
-        core,
+        core.clone(),
         HttpConfig {
             max_request_size: config.max_request_size,
             storage_type: config.storage.name().to_owned(),
         },
     );
     coffer_http::serve(listener, app, tls, shutdown_signal()).await;
+    persister.abort();
+    if !core.is_sealed() {
+        if let Err(e) = core.barrier().persist_encryptions().await {
+            tracing::warn!(error = %e, "could not save the barrier's encryption counts");
+        }
+    }
     tracing::info!("coffer server stopped");
     Ok(())
+}
+
+/// How often the barrier's encryption counts are saved.
+const ENCRYPTIONS_PERSIST_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn persist_encryptions_every(core: std::sync::Arc<Core>, period: std::time::Duration) {
+    let mut ticker = tokio::time::interval(period);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if core.is_sealed() {
+            continue;
+        }
+        if let Err(e) = core.barrier().persist_encryptions().await {
+            tracing::warn!(error = %e, "could not save the barrier's encryption counts");
+        }
+    }
 }
 
 /// Every engine type this binary can mount.

@@ -66,3 +66,25 @@ fn rotate_bumps_the_term_keeps_old_data_and_survives_restart() {
     server.write_secret("after", json!({"v": "after restart"}));
     assert_eq!(server.read_secret("after"), json!({"v": "after restart"}));
 }
+
+#[test]
+fn encryption_counts_survive_a_clean_restart() {
+    let mut server = TestServer::unsealed();
+    for i in 0..20 {
+        server.write_secret(&format!("count-{i}"), json!({"v": i}));
+    }
+    let before = server.get("sys/key-status").body["data"]["encryptions"]
+        .as_u64()
+        .unwrap();
+    assert!(before >= 20, "every write is an encryption: {before}");
+    server.stop();
+    server.restart();
+    server.unseal();
+    let after = server.get("sys/key-status").body["data"]["encryptions"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        after >= before,
+        "the count was saved at shutdown: {after} < {before}"
+    );
+}
