@@ -1041,6 +1041,14 @@ mod tests {
             format!("DATABASE_URL=postgres://app:{s}@db.internal:5432/app"),
             s,
         );
+        // Redis puts the password after an empty user name.
+        let s = g.s("b", 16);
+        add(
+            "url-with-password",
+            "cache.env",
+            format!("REDIS_URL=redis://:{s}@cache.internal:6379/0"),
+            s,
+        );
         let s = format!("{}!{}", g.s("b", 10), g.s("b", 5));
         add(
             "generic-secret",
