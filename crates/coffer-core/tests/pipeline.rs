@@ -110,7 +110,10 @@ async fn revoking_a_parent_revokes_its_children() {
             json!({}),
         )
         .await;
-        assert!(matches!(denied, Err(Error::PermissionDenied)));
+        assert!(matches!(
+            denied,
+            Err(Error::PermissionDenied | Error::Forbidden(_))
+        ));
     }
 }
 
@@ -168,7 +171,7 @@ async fn policies_limit_a_token_to_its_paths() {
     ] {
         let denied = call(&core, &token, op, path, json!({"data": {"pw": "z"}})).await;
         assert!(
-            matches!(denied, Err(Error::PermissionDenied)),
+            matches!(denied, Err(Error::PermissionDenied | Error::Forbidden(_))),
             "{op:?} {path}"
         );
     }
@@ -216,7 +219,10 @@ async fn a_limited_use_token_is_exhausted() {
         json!({}),
     )
     .await;
-    assert!(matches!(third, Err(Error::PermissionDenied)));
+    assert!(matches!(
+        third,
+        Err(Error::PermissionDenied | Error::Forbidden(_))
+    ));
 }
 
 #[tokio::test]
@@ -265,7 +271,10 @@ async fn a_wrapped_secret_unwraps_once() {
         json!({}),
     )
     .await;
-    assert!(matches!(misuse, Err(Error::PermissionDenied)));
+    assert!(matches!(
+        misuse,
+        Err(Error::PermissionDenied | Error::Forbidden(_))
+    ));
 
     let unwrapped = call(
         &core,
@@ -376,7 +385,10 @@ async fn group_policies_apply_to_member_entities_from_their_next_request() {
         json!({}),
     )
     .await;
-    assert!(matches!(denied, Err(Error::PermissionDenied)));
+    assert!(matches!(
+        denied,
+        Err(Error::PermissionDenied | Error::Forbidden(_))
+    ));
 
     // The same alias logs in as the same entity.
     let again = core
@@ -432,7 +444,10 @@ async fn group_policies_apply_to_member_entities_from_their_next_request() {
         json!({}),
     )
     .await;
-    assert!(matches!(denied, Err(Error::PermissionDenied)));
+    assert!(matches!(
+        denied,
+        Err(Error::PermissionDenied | Error::Forbidden(_))
+    ));
 
     let entity = call(
         &core,
@@ -447,4 +462,98 @@ async fn group_policies_apply_to_member_entities_from_their_next_request() {
     .data
     .unwrap();
     assert_eq!(entity["aliases"][0]["name"], "alice");
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused_and_tidied_away() {
+    let (core, root) = dev_core().await;
+    let short = create_token(&core, &root, json!({"ttl": "1s"})).await;
+    let child = create_token(&core, &short, json!({"ttl": "1h"})).await;
+    // Expiry is a matter of time passing: wait it out (bounded, 1.2 s).
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    for token in [&short, &child] {
+        let refused = call(
+            &core,
+            token,
+            Operation::Read,
+            "auth/token/lookup-self",
+            json!({}),
+        )
+        .await;
+        assert!(matches!(
+            refused,
+            Err(Error::PermissionDenied | Error::Forbidden(_))
+        ));
+    }
+    let tidy = call(
+        &core,
+        &root,
+        Operation::Update,
+        "auth/token/tidy",
+        json!({}),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(tidy.http_status, Some(202));
+}
+
+#[tokio::test]
+async fn sudo_paths_refuse_tokens_without_sudo() {
+    let (core, root) = dev_core().await;
+    let policy = r#"
+        path "sys/*" { capabilities = ["create", "read", "update", "delete", "list"] }
+        path "auth/token/*" { capabilities = ["create", "read", "update", "delete", "list"] }
+    "#;
+    call(
+        &core,
+        &root,
+        Operation::Update,
+        "sys/policy/admin-no-sudo",
+        json!({"policy": policy}),
+    )
+    .await
+    .unwrap();
+    let token = create_token(&core, &root, json!({"policies": ["admin-no-sudo"]})).await;
+    for path in ["sys/rotate", "sys/auth/userpass", "sys/audit/file"] {
+        let refused = call(
+            &core,
+            &token,
+            Operation::Update,
+            path,
+            json!({"type": "userpass"}),
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(Error::Forbidden(_))),
+            "{path}: {refused:?}"
+        );
+    }
+    let tidy = call(
+        &core,
+        &token,
+        Operation::Update,
+        "auth/token/tidy",
+        json!({}),
+    )
+    .await;
+    assert!(matches!(tidy, Err(Error::Forbidden(_))));
+    assert!(matches!(
+        core.seal(Some(&token)).await,
+        Err(Error::PermissionDenied)
+    ));
+    assert!(!core.is_sealed(), "the vault stays unsealed");
+    // Without a sys policy grant, policies cannot be written at all.
+    let default_only = create_token(&core, &root, json!({"policies": ["default"]})).await;
+    let write = call(
+        &core,
+        &default_only,
+        Operation::Update,
+        "sys/policy/evil",
+        json!({"policy": policy}),
+    )
+    .await;
+    assert!(matches!(write, Err(Error::Forbidden(_))));
+    let unchanged = call(&core, &root, Operation::Read, "sys/policy/evil", json!({})).await;
+    assert!(matches!(unchanged, Err(Error::NotFound)));
 }

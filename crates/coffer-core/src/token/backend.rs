@@ -90,6 +90,19 @@ pub async fn handle(
                 .await?;
             Ok(None)
         }
+        "tidy" if write => {
+            if !caller.entry.is_root() {
+                return Err(Error::acl_denied());
+            }
+            let removed = state.tokens.tidy().await?;
+            tracing::info!(removed, "token store tidied");
+            let mut resp = Response::default();
+            resp.warnings.push(
+                "Tidy operation successfully started. Any information from the operation will be printed to OpenBao's server logs.".into(),
+            );
+            resp.http_status = Some(202);
+            Ok(Some(resp))
+        }
         "renew-self" if write => renew(core, state, &req, &caller.entry.hash).await,
         "renew" if write => {
             let token = token_field(&req)?;

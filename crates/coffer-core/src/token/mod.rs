@@ -298,6 +298,53 @@ impl TokenStore {
         Ok(true)
     }
 
+    /// `auth/token/tidy`: revokes expired tokens (with their children) and removes index
+    /// entries that point at tokens which no longer exist. Returns how many entries went.
+    pub async fn tidy(&self) -> Result<usize, Error> {
+        let now = Utc::now();
+        let mut removed = 0;
+        for hash in self.barrier.list(ID_PREFIX).await? {
+            let Some(bytes) = self.barrier.get(&format!("{ID_PREFIX}{hash}")).await? else {
+                continue;
+            };
+            let entry: TokenEntry = serde_json::from_slice(&bytes).map_err(Error::internal)?;
+            if entry.is_expired(now) {
+                removed += self.revoke_tree(&hash).await?.len();
+            }
+        }
+        for accessor in self.barrier.list(ACCESSOR_PREFIX).await? {
+            let key = format!("{ACCESSOR_PREFIX}{accessor}");
+            let Some(target) = self.barrier.get(&key).await? else {
+                continue;
+            };
+            let target = String::from_utf8_lossy(&target).into_owned();
+            if self
+                .barrier
+                .get(&format!("{ID_PREFIX}{target}"))
+                .await?
+                .is_none()
+            {
+                self.barrier.delete(&key).await?;
+                removed += 1;
+            }
+        }
+        for parent in self.barrier.list(PARENT_PREFIX).await? {
+            let dir = format!("{PARENT_PREFIX}{parent}");
+            for child in self.barrier.list(&dir).await? {
+                if self
+                    .barrier
+                    .get(&format!("{ID_PREFIX}{child}"))
+                    .await?
+                    .is_none()
+                {
+                    self.barrier.delete(&format!("{dir}{child}")).await?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Forgets every cached entry (on seal).
     pub fn clear_cache(&self) {
         self.cache.write().expect("token cache lock").clear();
