@@ -75,6 +75,7 @@ pub struct Core {
     seal: Seal,
     factories: HashMap<String, Factory>,
     audit: AuditBroker,
+    metrics: crate::metrics::Metrics,
     state: ArcSwapOption<Unsealed>,
     /// Serialises unseal, seal and mount-table changes.
     lifecycle: tokio::sync::Mutex<()>,
@@ -100,6 +101,7 @@ impl Core {
             barrier,
             factories,
             audit,
+            metrics: crate::metrics::Metrics::default(),
             state: ArcSwapOption::empty(),
             lifecycle: tokio::sync::Mutex::new(()),
         })
@@ -207,9 +209,20 @@ impl Core {
     /// write, 404 for a read.
     pub async fn handle(
         &self,
-        mut req: Request,
+        req: Request,
         token: Option<&str>,
     ) -> Result<Option<Response>, Error> {
+        let result = self.run(req, token).await;
+        self.metrics.record(&result);
+        result
+    }
+
+    /// The pipeline counters, rendered for `sys/metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(self.is_sealed(), &self.audit.health())
+    }
+
+    async fn run(&self, mut req: Request, token: Option<&str>) -> Result<Option<Response>, Error> {
         let state = self.state.load_full().ok_or(Error::Sealed)?;
         let router = state.router.load();
         let (route, rel) = router

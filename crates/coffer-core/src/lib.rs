@@ -9,6 +9,7 @@ pub mod audit;
 pub mod barrier;
 mod core;
 pub mod identity;
+mod metrics;
 pub mod mount;
 pub mod policy;
 pub mod seal;

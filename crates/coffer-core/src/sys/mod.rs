@@ -74,6 +74,10 @@ pub async fn handle(
         ("policies", Some(rest)) if rest.starts_with("acl/") => {
             policy(state, &rest["acl/".len()..], &req, "policy").await
         }
+        ("metrics", None) if read => Ok(Some(Response::raw(
+            "text/plain; version=0.0.4",
+            core.metrics_text().as_bytes(),
+        ))),
         ("key-status", None) | ("rotate", Some("keyring")) if read => {
             let status = core.barrier().key_status()?;
             Ok(Some(data(json!({

@@ -302,6 +302,28 @@ fn an_unwritable_device_blocks_requests_unless_another_records_them() {
     assert_eq!(state("file")["status"], "failing", "{health}");
     assert!(state("file")["failing_since"].is_string(), "{health}");
     assert_eq!(state("second")["status"], "healthy", "{health}");
+
+    // And sys/metrics, in Prometheus text.
+    let metrics = server
+        .http
+        .get(format!("{}/v1/sys/metrics", server.addr))
+        .header("X-Vault-Token", &server.token)
+        .send()
+        .unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    let text = metrics.text().unwrap();
+    let line = |device: &str| {
+        text.lines()
+            .find(|l| l.starts_with("coffer_audit_device_healthy") && l.contains(device))
+            .unwrap_or_else(|| panic!("{device} in {text}"))
+            .to_owned()
+    };
+    assert!(line("\"file").ends_with(" 0"), "{text}");
+    assert!(line("\"second").ends_with(" 1"), "{text}");
+    assert!(
+        text.contains("coffer_requests_total{outcome=\"ok\"}"),
+        "{text}"
+    );
 }
 
 #[test]
