@@ -49,6 +49,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Another node changed `key` of this mount: drop anything cached for it.
     async fn invalidate(&self, _key: &str) {}
+
+    /// Called about once a minute while the vault is unsealed, for work on a schedule (key
+    /// auto-rotation, tidying), as OpenBao's `PeriodicFunc`. Errors are logged by core.
+    async fn periodic(&self, _storage: &dyn Storage) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// What a factory is told when a mount of its type is enabled or loaded.
