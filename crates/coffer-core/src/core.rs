@@ -217,6 +217,22 @@ impl Core {
         result
     }
 
+    /// Runs every mount's scheduled work once (`Backend::periodic`); the server calls this
+    /// about once a minute. A failing mount is logged and does not stop the others.
+    pub async fn run_periodic(&self) {
+        let Some(state) = self.state.load_full() else {
+            return;
+        };
+        let router = state.router.load_full();
+        for route in router.iter() {
+            if let Target::Backend(backend) = &route.target {
+                if let Err(e) = backend.periodic(route.view.as_ref()).await {
+                    tracing::warn!(mount = %route.path, error = %e, "periodic work failed");
+                }
+            }
+        }
+    }
+
     /// The pipeline counters, rendered for `sys/metrics`.
     pub fn metrics_text(&self) -> String {
         self.metrics.render(self.is_sealed(), &self.audit.health())

@@ -28,7 +28,18 @@ impl Backend for TrustingAuth {
         }
     }
 
-    async fn handle(&self, req: Request, _: &dyn Storage) -> Result<Option<Response>, Error> {
+    async fn periodic(&self, storage: &dyn Storage) -> Result<(), Error> {
+        let runs = storage.get("periodic-runs").await?.map_or(0, |b| b[0]);
+        storage.put("periodic-runs", vec![runs + 1]).await
+    }
+
+    async fn handle(&self, req: Request, storage: &dyn Storage) -> Result<Option<Response>, Error> {
+        if req.path == "runs" {
+            let runs = storage.get("periodic-runs").await?.map_or(0, |b| b[0]);
+            return Ok(Some(Response::with_data(
+                [("runs".to_owned(), json!(runs))].into_iter().collect(),
+            )));
+        }
         let name = req
             .path
             .strip_prefix("login/")
@@ -556,4 +567,25 @@ async fn sudo_paths_refuse_tokens_without_sudo() {
     assert!(matches!(write, Err(Error::Forbidden(_))));
     let unchanged = call(&core, &root, Operation::Read, "sys/policy/evil", json!({})).await;
     assert!(matches!(unchanged, Err(Error::NotFound)));
+}
+
+#[tokio::test]
+async fn periodic_work_runs_on_every_mount_with_its_own_storage() {
+    let (core, root) = dev_core().await;
+    call(
+        &core,
+        &root,
+        Operation::Update,
+        "sys/auth/trust",
+        json!({"type": "trusting"}),
+    )
+    .await
+    .unwrap();
+    core.run_periodic().await;
+    core.run_periodic().await;
+    let runs = call(&core, &root, Operation::Read, "auth/trust/runs", json!({}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(runs.data.unwrap()["runs"], 2);
 }

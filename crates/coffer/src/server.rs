@@ -103,11 +103,9 @@ async fn serve(config: Config, args: ServerArgs) -> Result<()> {
     }
     tracing::info!(%address, storage = config.storage.name(), tls = tls.is_some(), "coffer server started");
 
-    // The barrier's encryption counts (the AES-GCM nonce budget) survive restarts.
-    let persister = tokio::spawn(persist_encryptions_every(
-        core.clone(),
-        ENCRYPTIONS_PERSIST_EVERY,
-    ));
+    // Mounts' scheduled work, and the barrier's encryption counts (the AES-GCM nonce budget)
+    // saved so that they survive restarts.
+    let persister = tokio::spawn(scheduled_work(core.clone(), SCHEDULED_EVERY));
     let app = coffer_http::router(
         core.clone(),
         HttpConfig {
@@ -126,10 +124,11 @@ async fn serve(config: Config, args: ServerArgs) -> Result<()> {
     Ok(())
 }
 
-/// How often the barrier's encryption counts are saved.
-const ENCRYPTIONS_PERSIST_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often mounts run their scheduled work and the barrier's encryption counts are saved.
+const SCHEDULED_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn persist_encryptions_every(core: std::sync::Arc<Core>, period: std::time::Duration) {
+/// Once a period: every mount's scheduled work, then the barrier's encryption counts.
+async fn scheduled_work(core: std::sync::Arc<Core>, period: std::time::Duration) {
     let mut ticker = tokio::time::interval(period);
     ticker.tick().await;
     loop {
@@ -137,6 +136,7 @@ async fn persist_encryptions_every(core: std::sync::Arc<Core>, period: std::time
         if core.is_sealed() {
             continue;
         }
+        core.run_periodic().await;
         if let Err(e) = core.barrier().persist_encryptions().await {
             tracing::warn!(error = %e, "could not save the barrier's encryption counts");
         }
