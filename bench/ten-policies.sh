@@ -2,6 +2,7 @@
 # KV v2 read by a token holding ten policies (the ACL check at work): coffer --dev against
 # bao -dev, both in memory, driven by the shared bench's wrk.lua. Run from the checkout after
 # `cargo build --release`; needs bao and wrk on PATH.
+set -euo pipefail
 run() { # name addr
   local name=$1 A=$2 H='X-Vault-Token: root'
   curl -sf -H "$H" -X POST "$A/v1/secret/data/team7/app/db" -d '{"data":{"password":"x"}}' >/dev/null
