@@ -94,7 +94,7 @@ pub async fn handle(
             if !caller.entry.is_root() {
                 return Err(Error::acl_denied());
             }
-            let removed = state.tokens.tidy().await?;
+            let removed = state.tokens.tidy().await? + crate::wrapping::tidy(state).await?;
             tracing::info!(removed, "token store tidied");
             let mut resp = Response::default();
             resp.warnings.push(

@@ -121,6 +121,19 @@ pub async fn rewrap(state: &Unsealed, token: &str) -> Result<Response, Error> {
     wrap(state, resp, ttl, &creation_path).await
 }
 
+/// Deletes wrapped responses whose wrapping token has expired or been revoked unused; part of
+/// `auth/token/tidy`. Returns how many went.
+pub async fn tidy(state: &Unsealed) -> Result<usize, Error> {
+    let mut removed = 0;
+    for hash in state.barrier().list(PREFIX).await? {
+        if state.tokens.lookup_hash(&hash).await?.is_none() {
+            state.barrier().delete(&format!("{PREFIX}{hash}")).await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 async fn load(state: &Unsealed, token: &str) -> Result<(String, Stored), Error> {
     let invalid = || Error::invalid("wrapping token is not valid or does not exist");
     let live = state.tokens.lookup(token).await?.ok_or_else(invalid)?;
