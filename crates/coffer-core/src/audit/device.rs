@@ -26,6 +26,8 @@ use super::chain::{self, Chain, Head};
 const QUEUE_CAPACITY: usize = 64 * 1024;
 /// Entries written in one batch at most.
 const MAX_BATCH: usize = 4096;
+/// How often an open file's path is looked up to notice that it was moved away or replaced.
+const PATH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// How often `fsync = "interval"` syncs, and how often an idle writer wakes.
 const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// The default `write_timeout`.
@@ -104,6 +106,16 @@ pub struct DeviceHealth {
 
 /// What a writer reports back for one entry.
 pub type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// An entry handed to a device, not yet known to be written.
+pub enum Submitted {
+    /// Sealed into an inline device's chain under this ticket.
+    Sealed(u64),
+    /// Queued for a writer thread.
+    Queued(tokio::sync::oneshot::Receiver<Result<(), String>>),
+    /// Not taken.
+    Refused(&'static str),
+}
 
 enum Msg {
     Entry(Vec<u8>, Ack),
@@ -343,38 +355,49 @@ impl Writer {
         }
     }
 
-    /// Writes one entry, waiting until `deadline` at most; failures are counted in `state`.
-    pub async fn record(&self, entry: Vec<u8>, deadline: tokio::time::Instant) -> bool {
-        let result = match &self.kind {
+    /// Hands one entry to the device without waiting: an inline device seals it into its
+    /// chain at once (so `entry` can be a buffer the caller reuses), a thread device queues a
+    /// copy. [`Writer::wait`] then waits until it is written.
+    pub fn submit(&self, entry: &[u8]) -> Submitted {
+        match &self.kind {
             Kind::Thread(tx) => {
                 let (ack, rx) = tokio::sync::oneshot::channel();
-                match tx.try_send(Msg::Entry(entry, ack)) {
-                    Ok(()) => match tokio::time::timeout_at(deadline, rx).await {
-                        // The writer counted its own failures.
-                        Ok(Ok(result)) => return result.is_ok(),
-                        Ok(Err(_)) => Err("the audit writer stopped".to_owned()),
-                        Err(_) => Err("write timed out".to_owned()),
-                    },
-                    Err(TrySendError::Full(_)) => Err("the audit queue is full".to_owned()),
+                match tx.try_send(Msg::Entry(entry.to_vec(), ack)) {
+                    Ok(()) => Submitted::Queued(rx),
+                    Err(TrySendError::Full(_)) => Submitted::Refused("the audit queue is full"),
                     Err(TrySendError::Disconnected(_)) => {
-                        Err("the audit writer stopped".to_owned())
+                        Submitted::Refused("the audit writer stopped")
                     }
                 }
             }
             Kind::Inline(inline) => {
-                let ticket = {
-                    let mut p = inline
-                        .pending
-                        .lock()
-                        .expect("audit pending lock is not poisoned");
-                    if p.stopped {
-                        return self.failed("the audit device is closed");
-                    }
-                    let p = &mut *p;
-                    p.chain.seal(&entry, &mut p.buf);
-                    p.next += 1;
-                    p.next - 1
-                };
+                let mut p = inline
+                    .pending
+                    .lock()
+                    .expect("audit pending lock is not poisoned");
+                if p.stopped {
+                    return Submitted::Refused("the audit device is closed");
+                }
+                let p = &mut *p;
+                p.chain.seal(entry, &mut p.buf);
+                p.next += 1;
+                Submitted::Sealed(p.next - 1)
+            }
+        }
+    }
+
+    /// Waits until a submitted entry is written, until `deadline` at most; failures are
+    /// counted in `state`.
+    pub async fn wait(&self, submitted: Submitted, deadline: tokio::time::Instant) -> bool {
+        let result = match (submitted, &self.kind) {
+            (Submitted::Refused(e), _) => Err(e.to_owned()),
+            (Submitted::Queued(rx), _) => match tokio::time::timeout_at(deadline, rx).await {
+                // The writer counted its own failures.
+                Ok(Ok(result)) => return result.is_ok(),
+                Ok(Err(_)) => Err("the audit writer stopped".to_owned()),
+                Err(_) => Err("write timed out".to_owned()),
+            },
+            (Submitted::Sealed(ticket), Kind::Inline(inline)) => {
                 match tokio::time::timeout_at(deadline, inline.io.lock()).await {
                     Err(_) => Err("write timed out (the device is busy)".to_owned()),
                     Ok(mut io) => {
@@ -389,6 +412,9 @@ impl Writer {
                         Ok(())
                     }
                 }
+            }
+            (Submitted::Sealed(_), Kind::Thread(_)) => {
+                Err("the audit entry went to another device".to_owned())
             }
         };
         match result {
@@ -577,6 +603,8 @@ struct Sink {
     stream: Option<Stream>,
     /// `interval` syncs happen on the sync thread (inline devices), not after a write.
     defer_sync: bool,
+    /// When the file's path was last looked up.
+    last_path_check: Instant,
 }
 
 enum Stream {
@@ -597,6 +625,7 @@ impl Sink {
             dirty: false,
             stream: None,
             defer_sync: false,
+            last_path_check: Instant::now(),
         }
     }
 
@@ -620,25 +649,39 @@ impl Sink {
     fn ensure_open(&mut self) -> io::Result<()> {
         match &self.target {
             Target::File { path, mode, .. } => {
-                // The path moved (logrotate), vanished or was made read-only: reopen or fail.
-                match std::fs::metadata(path) {
-                    Ok(meta) => {
-                        if meta.permissions().readonly() {
+                if let Some((file, _)) = &self.file {
+                    // Every batch, on the open descriptor (no path lookup): the file was
+                    // deleted (its directory removed) or made read-only.
+                    match file.metadata() {
+                        Ok(meta) if meta.permissions().readonly() => {
                             self.file = None;
-                            return Err(io::Error::new(
-                                io::ErrorKind::PermissionDenied,
-                                format!("audit file {} is read-only", path.display()),
-                            ));
+                            return Err(read_only(path));
                         }
-                        if self
-                            .file
-                            .as_ref()
-                            .is_some_and(|(_, ino)| *ino != inode(&meta))
-                        {
-                            self.file = None;
-                        }
+                        Ok(meta) if links(&meta) == 0 => self.file = None,
+                        Ok(_) => {}
+                        Err(_) => self.file = None,
                     }
-                    Err(_) => self.file = None,
+                }
+                // The path itself moved (logrotate) or was replaced: looked up at most once a
+                // second while the file is open (and at once after a write error or SIGHUP).
+                if self.file.is_none() || self.last_path_check.elapsed() >= PATH_CHECK_INTERVAL {
+                    self.last_path_check = Instant::now();
+                    match std::fs::metadata(path) {
+                        Ok(meta) => {
+                            if meta.permissions().readonly() {
+                                self.file = None;
+                                return Err(read_only(path));
+                            }
+                            if self
+                                .file
+                                .as_ref()
+                                .is_some_and(|(_, ino)| *ino != inode(&meta))
+                            {
+                                self.file = None;
+                            }
+                        }
+                        Err(_) => self.file = None,
+                    }
                 }
                 if self.file.is_none() {
                     let file = open_file(path, *mode)?;
@@ -862,6 +905,25 @@ fn open_file(path: &PathBuf, mode: Option<u32>) -> io::Result<File> {
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
     }
     Ok(file)
+}
+
+fn read_only(path: &std::path::Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!("audit file {} is read-only", path.display()),
+    )
+}
+
+/// The number of names the open file has (0 once it was deleted).
+#[cfg(unix)]
+fn links(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.nlink()
+}
+
+#[cfg(not(unix))]
+fn links(_meta: &std::fs::Metadata) -> u64 {
+    1
 }
 
 #[cfg(unix)]

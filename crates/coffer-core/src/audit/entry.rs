@@ -6,7 +6,9 @@
 //! booleans stay readable, strings (also inside arrays and nested objects) are hashed; paths,
 //! policies, display names and metadata are not. Nothing here writes anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher as _};
+use std::sync::{Arc, Mutex};
 
 use chrono::{SecondsFormat, Utc};
 use coffer_sdk::{Error, Response};
@@ -21,17 +23,98 @@ use super::AuditRecord;
 /// The prefix OpenBao puts in front of every hashed value.
 pub const HMAC_PREFIX: &str = "hmac-sha256:";
 
+/// Tokens whose hashes are remembered at most (the map is emptied when it is full).
+const TOKEN_CACHE_CAPACITY: usize = 4096;
+
 /// HMAC-SHA256 under one device's key. The keyed state is prepared once; each hash clones it.
 pub struct Hasher {
     key: SecretBox<Vec<u8>>,
     prepared: Hmac<Sha256>,
+    tokens: TokenCache,
+}
+
+/// The hashes of recently seen tokens: a token's hash under a device key never changes, and
+/// every request logs its token four times (two entries, `auth` and `request`).
+///
+/// Keyed by the token's accessor; the presented token is only kept as a SipHash under a random
+/// per-process key (never in plaintext), checked so that another spelling of a token that
+/// resolves to the same accessor is hashed afresh.
+struct TokenCache {
+    check: std::collections::hash_map::RandomState,
+    map: Mutex<HashMap<String, CachedToken>>,
+}
+
+struct CachedToken {
+    /// SipHash of the presented token (0 and `None` when there was none).
+    check: u64,
+    token: Option<Arc<str>>,
+    accessor: Arc<str>,
+}
+
+/// The hashes of one request's token and accessor.
+pub(crate) struct TokenHashes {
+    pub token: Option<Arc<str>>,
+    pub accessor: Arc<str>,
 }
 
 impl Hasher {
     pub fn new(key: SecretBox<Vec<u8>>) -> Hasher {
         let prepared = <Hmac<Sha256> as Mac>::new_from_slice(key.expose_secret())
             .expect("HMAC accepts any key length");
-        Hasher { key, prepared }
+        Hasher {
+            key,
+            prepared,
+            tokens: TokenCache {
+                check: std::collections::hash_map::RandomState::new(),
+                map: Mutex::new(HashMap::new()),
+            },
+        }
+    }
+
+    /// The hashes of a presented token and its accessor, from the cache when this token was
+    /// seen before.
+    pub(crate) fn token_hashes(&self, token: Option<&str>, accessor: &str) -> TokenHashes {
+        let check = token.map_or(0, |t| {
+            let mut h = self.tokens.check.build_hasher();
+            h.write(t.as_bytes());
+            h.finish()
+        });
+        {
+            let map = self
+                .tokens
+                .map
+                .lock()
+                .expect("audit token cache lock is not poisoned");
+            if let Some(c) = map.get(accessor) {
+                if c.check == check && c.token.is_some() == token.is_some() {
+                    return TokenHashes {
+                        token: c.token.clone(),
+                        accessor: c.accessor.clone(),
+                    };
+                }
+            }
+        }
+        let hashes = TokenHashes {
+            token: token.map(|t| Arc::from(self.hash(t))),
+            accessor: Arc::from(self.hash(accessor)),
+        };
+        let mut map = self
+            .tokens
+            .map
+            .lock()
+            .expect("audit token cache lock is not poisoned");
+        if map.len() >= TOKEN_CACHE_CAPACITY && !map.contains_key(accessor) {
+            map.clear();
+        }
+        map.insert(
+            accessor.to_owned(),
+            CachedToken {
+                check,
+                token: hashes.token.clone(),
+                accessor: hashes.accessor.clone(),
+            },
+        );
+        hashes
     }
 
     /// `hmac-sha256:<hex>` of `value`, as `sys/audit-hash` and the entries show it.
@@ -158,20 +241,22 @@ pub fn format(
     hasher: &Hasher,
     opts: FormatOptions,
 ) -> Vec<u8> {
-    let secret = |v: &str| {
-        if opts.log_raw {
-            v.to_owned()
-        } else {
-            hasher.hash(v)
-        }
-    };
-    let accessor = |v: &str| {
-        if opts.log_raw || !opts.hmac_accessor {
-            v.to_owned()
-        } else {
-            hasher.hash(v)
-        }
-    };
+    let mut out = Vec::with_capacity(2048);
+    format_into(record, stage, hasher, opts, &mut out);
+    out
+}
+
+/// Serialises one entry for one device, appended to `out` (a buffer the caller reuses).
+pub fn format_into(
+    record: &AuditRecord<'_>,
+    stage: &Stage<'_>,
+    hasher: &Hasher,
+    opts: FormatOptions,
+    out: &mut Vec<u8>,
+) {
+    let raw_accessor = opts.log_raw || !opts.hmac_accessor;
+    let secret = |v| hashed_or_raw(v, opts.log_raw, hasher);
+    let accessor = |v| hashed_or_raw(v, raw_accessor, hasher);
     let hash_data = |map| HashedMap {
         map,
         hasher,
@@ -181,17 +266,36 @@ pub fn format(
     let req = record.request;
     let route = record.route;
     let now = Utc::now();
+    // The token and its accessor appear twice in each entry, and again in the response entry:
+    // hashed once, from the device's cache.
+    let cached = match record.token {
+        Some(live) if !opts.log_raw => {
+            Some(hasher.token_hashes(record.client_token, &live.entry.accessor))
+        }
+        _ => None,
+    };
+    let token_text = |t| match &cached {
+        Some(c) => match &c.token {
+            Some(h) => Str::Shared(h.clone()),
+            None => secret(t),
+        },
+        None => secret(t),
+    };
+    let accessor_text = |a| match &cached {
+        Some(c) if !raw_accessor => Str::Shared(c.accessor.clone()),
+        _ => accessor(a),
+    };
     let auth = match record.token {
         Some(live) => {
             let e = &live.entry;
             AuthEntry {
-                client_token: record.client_token.map(secret),
-                accessor: Some(accessor(&e.accessor)),
-                display_name: Some(e.display_name.clone()),
-                policies: Some(e.policies.clone()),
-                token_policies: Some(e.policies.clone()),
-                metadata: e.meta.clone().filter(|m| !m.is_empty()),
-                entity_id: (!e.entity_id.is_empty()).then(|| e.entity_id.clone()),
+                client_token: record.client_token.map(token_text),
+                accessor: Some(accessor_text(&e.accessor)),
+                display_name: Some(&e.display_name),
+                policies: Some(&e.policies),
+                token_policies: Some(&e.policies),
+                metadata: e.meta.as_ref().filter(|m| !m.is_empty()),
+                entity_id: (!e.entity_id.is_empty()).then_some(e.entity_id.as_str()),
                 token_type: "service",
                 token_ttl: Some(crate::token::remaining(e.expire_time, now)),
                 token_issue_time: Some(e.creation_time.to_rfc3339_opts(SecondsFormat::Secs, true)),
@@ -213,8 +317,14 @@ pub fn format(
         mount_type: &route.entry.mount_type,
         mount_accessor: &route.entry.accessor,
         mount_class,
-        client_token: record.client_token.filter(|t| !t.is_empty()).map(secret),
-        client_token_accessor: record.token.map(|l| accessor(&l.entry.accessor)),
+        client_token: record.client_token.filter(|t| !t.is_empty()).map(|t| {
+            if record.token.is_some() {
+                token_text(t)
+            } else {
+                secret(t)
+            }
+        }),
+        client_token_accessor: record.token.map(|l| accessor_text(&l.entry.accessor)),
         namespace: Namespace { id: "root" },
         path: &req.path,
         data: (!req.data.is_empty()).then(|| hash_data(&req.data)),
@@ -236,17 +346,17 @@ pub fn format(
                     out.auth = resp.auth.as_ref().map(|a| ResponseAuth {
                         client_token: (!a.client_token.is_empty()).then(|| secret(&a.client_token)),
                         accessor: (!a.accessor.is_empty()).then(|| accessor(&a.accessor)),
-                        policies: a.policies.clone(),
-                        token_policies: a.token_policies.clone(),
-                        metadata: a.metadata.clone().filter(|m| !m.is_empty()),
-                        entity_id: (!a.entity_id.is_empty()).then(|| a.entity_id.clone()),
-                        token_type: a.token_type.clone(),
+                        policies: &a.policies,
+                        token_policies: &a.token_policies,
+                        metadata: a.metadata.as_ref().filter(|m| !m.is_empty()),
+                        entity_id: (!a.entity_id.is_empty()).then_some(a.entity_id.as_str()),
+                        token_type: &a.token_type,
                         lease_duration: a.lease_duration,
                     });
                     out.secret = resp.lease.as_ref().map(|l| LeaseEntry {
-                        lease_id: l.lease_id.clone(),
+                        lease_id: &l.lease_id,
                     });
-                    out.warnings = (!resp.warnings.is_empty()).then(|| resp.warnings.clone());
+                    out.warnings = (!resp.warnings.is_empty()).then_some(&resp.warnings[..]);
                     None
                 }
                 Ok(None) => None,
@@ -264,7 +374,34 @@ pub fn format(
         response,
         error,
     };
-    serde_json::to_vec(&entry).expect("an audit entry of strings, numbers and maps serializes")
+    serde_json::to_writer(out, &entry)
+        .expect("an audit entry of strings, numbers and maps serializes");
+}
+
+/// `v` itself when raw, else its hash.
+fn hashed_or_raw<'a>(v: &'a str, raw: bool, hasher: &Hasher) -> Str<'a> {
+    if raw {
+        Str::Borrowed(v)
+    } else {
+        Str::Owned(hasher.hash(v))
+    }
+}
+
+/// A string of an entry: borrowed from the request, a cached hash, or made for this entry.
+enum Str<'a> {
+    Borrowed(&'a str),
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl Serialize for Str<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            Str::Borrowed(v) => v,
+            Str::Shared(v) => v,
+            Str::Owned(v) => v,
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -272,7 +409,7 @@ struct Entry<'a> {
     time: String,
     #[serde(rename = "type")]
     kind: &'static str,
-    auth: AuthEntry,
+    auth: AuthEntry<'a>,
     request: RequestEntry<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response: Option<ResponseEntry<'a>>,
@@ -281,21 +418,21 @@ struct Entry<'a> {
 }
 
 #[derive(Serialize, Default)]
-struct AuthEntry {
+struct AuthEntry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    client_token: Option<String>,
+    client_token: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    accessor: Option<String>,
+    accessor: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    display_name: Option<String>,
+    display_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    policies: Option<Vec<String>>,
+    policies: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    token_policies: Option<Vec<String>>,
+    token_policies: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<BTreeMap<String, String>>,
+    metadata: Option<&'a BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    entity_id: Option<String>,
+    entity_id: Option<&'a str>,
     token_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     token_ttl: Option<u64>,
@@ -317,9 +454,9 @@ struct RequestEntry<'a> {
     mount_accessor: &'a str,
     mount_class: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    client_token: Option<String>,
+    client_token: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    client_token_accessor: Option<String>,
+    client_token_accessor: Option<Str<'a>>,
     namespace: Namespace,
     path: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -335,34 +472,34 @@ struct ResponseEntry<'a> {
     mount_accessor: &'a str,
     mount_class: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    auth: Option<ResponseAuth>,
+    auth: Option<ResponseAuth<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    secret: Option<LeaseEntry>,
+    secret: Option<LeaseEntry<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<HashedMap<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    warnings: Option<Vec<String>>,
+    warnings: Option<&'a [String]>,
 }
 
 #[derive(Serialize)]
-struct ResponseAuth {
+struct ResponseAuth<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    client_token: Option<String>,
+    client_token: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    accessor: Option<String>,
-    policies: Vec<String>,
-    token_policies: Vec<String>,
+    accessor: Option<Str<'a>>,
+    policies: &'a [String],
+    token_policies: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<BTreeMap<String, String>>,
+    metadata: Option<&'a BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    entity_id: Option<String>,
-    token_type: String,
+    entity_id: Option<&'a str>,
+    token_type: &'a str,
     lease_duration: u64,
 }
 
 #[derive(Serialize)]
-struct LeaseEntry {
-    lease_id: String,
+struct LeaseEntry<'a> {
+    lease_id: &'a str,
 }
 
 #[cfg(test)]

@@ -96,6 +96,17 @@ struct Device {
     writer: Writer,
 }
 
+thread_local! {
+    /// The entry being formatted on this thread (reused: entries are formatted and sealed
+    /// without an await in between).
+    static ENTRY_BUF: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(Vec::with_capacity(INITIAL_BUF));
+}
+
+/// The entry buffer's starting size, and the size past which a large entry's buffer is freed.
+const INITIAL_BUF: usize = 4096;
+const MAX_KEPT_BUF: usize = 256 * 1024;
+
 /// Where API-created devices are kept.
 const API_TABLE_PATH: &str = "core/audit-api-devices";
 
@@ -313,8 +324,19 @@ impl AuditBroker {
         let started = tokio::time::Instant::now();
         let mut recorded = 0;
         for d in devices.iter() {
-            let bytes = entry::format(record, stage, &d.hasher, d.format);
-            if d.writer.record(bytes, started + d.timeout).await {
+            // Formatted into this thread's buffer and sealed before any await: no allocation
+            // per entry, and the buffer is never held across a suspension.
+            let submitted = ENTRY_BUF.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                buf.clear();
+                entry::format_into(record, stage, &d.hasher, d.format, &mut buf);
+                let submitted = d.writer.submit(&buf);
+                if buf.capacity() > MAX_KEPT_BUF {
+                    *buf = Vec::with_capacity(INITIAL_BUF);
+                }
+                submitted
+            });
+            if d.writer.wait(submitted, started + d.timeout).await {
                 recorded += 1;
             }
         }
