@@ -345,13 +345,26 @@ impl Core {
             let live = live.ok_or(Error::PermissionDenied)?;
             if !is_any_token_path(&req.path) {
                 let acl = self.acl_of(state, &live.entry).await?;
-                if !acl.allows_request(
-                    req.operation,
-                    &req.path,
-                    route.is_root_path(rel),
-                    &req.data,
-                    req.wrap_ttl,
-                ) {
+                let sudo = route.is_root_path(rel);
+                let allowed = |op| acl.allows_request(op, &req.path, sudo, &req.data, req.wrap_ttl);
+                let permitted = match req.operation {
+                    // A write is a create or an update depending on whether its target exists,
+                    // asked of the backend only when the policy grants just one of the two.
+                    Operation::Create | Operation::Update => {
+                        let (update, create) =
+                            (allowed(Operation::Update), allowed(Operation::Create));
+                        if update == create {
+                            update
+                        } else {
+                            match existence(route, rel, req).await? {
+                                Some(false) => create,
+                                Some(true) | None => update,
+                            }
+                        }
+                    }
+                    op => allowed(op),
+                };
+                if !permitted {
                     return Err(Error::acl_denied());
                 }
             }
@@ -755,6 +768,18 @@ impl Core {
     /// The audit broker: device health, `sys/audit*`, and reopening files on SIGHUP.
     pub fn audit(&self) -> &AuditBroker {
         &self.audit
+    }
+}
+
+/// Whether a write's target exists, as the mount's backend tells (`None`: no distinction).
+async fn existence(route: &Route, rel: &str, req: &Request) -> Result<Option<bool>, Error> {
+    match &route.target {
+        Target::Backend(backend) => {
+            let mut probe = Request::new(req.operation, rel);
+            probe.mount_point.clone_from(&route.path);
+            backend.exists(&probe, route.view.as_ref()).await
+        }
+        _ => Ok(None),
     }
 }
 

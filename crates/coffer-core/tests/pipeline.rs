@@ -589,3 +589,68 @@ async fn periodic_work_runs_on_every_mount_with_its_own_storage() {
         .unwrap();
     assert_eq!(runs.data.unwrap()["runs"], 2);
 }
+
+#[tokio::test]
+async fn create_and_update_capabilities_follow_whether_the_secret_exists() {
+    let (core, root) = dev_core().await;
+    call(
+        &core,
+        &root,
+        Operation::Update,
+        "secret/data/existing",
+        json!({"data": {"v": 1}}),
+    )
+    .await
+    .unwrap();
+    for (name, caps) in [("creator", r#"["create"]"#), ("updater", r#"["update"]"#)] {
+        let policy = format!(r#"path "secret/data/*" {{ capabilities = {caps} }}"#);
+        call(
+            &core,
+            &root,
+            Operation::Update,
+            &format!("sys/policy/{name}"),
+            json!({"policy": policy}),
+        )
+        .await
+        .unwrap();
+    }
+    let creator = create_token(&core, &root, json!({"policies": ["creator"]})).await;
+    let updater = create_token(&core, &root, json!({"policies": ["updater"]})).await;
+    let write = |token: String, path: &'static str| {
+        let core = core.clone();
+        async move {
+            call(
+                &core,
+                &token,
+                Operation::Update,
+                path,
+                json!({"data": {"v": 2}}),
+            )
+            .await
+        }
+    };
+    assert!(write(creator.clone(), "secret/data/new-by-creator")
+        .await
+        .is_ok());
+    assert!(matches!(
+        write(creator, "secret/data/existing").await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(write(updater.clone(), "secret/data/existing").await.is_ok());
+    assert!(matches!(
+        write(updater, "secret/data/new-by-updater").await,
+        Err(Error::Forbidden(_))
+    ));
+    let missing = call(
+        &core,
+        &root,
+        Operation::Read,
+        "secret/data/new-by-updater",
+        json!({}),
+    )
+    .await;
+    assert!(
+        matches!(missing, Ok(None)),
+        "the refused create wrote nothing"
+    );
+}

@@ -37,6 +37,14 @@ pub trait Backend: Send + Sync + 'static {
     /// `Ok(None)` means nothing to return (204 for writes, 404 for reads).
     async fn handle(&self, req: Request, storage: &dyn Storage) -> Result<Option<Response>, Error>;
 
+    /// Whether the target of a write already exists: `Some(false)` makes the write a `create`,
+    /// `Some(true)` an `update`, for the ACL check (OpenBao's `ExistenceCheck`). `None`: this
+    /// path makes no such distinction and every write is an `update`. Only asked when a
+    /// token's policy grants one of the two capabilities but not the other.
+    async fn exists(&self, _req: &Request, _storage: &dyn Storage) -> Result<Option<bool>, Error> {
+        Ok(None)
+    }
+
     /// Renews a lease this mount issued.
     async fn renew(&self, _lease: &Lease, _storage: &dyn Storage) -> Result<Response, Error> {
         Err(Error::invalid("lease is not renewable"))

@@ -33,6 +33,13 @@ impl Backend for KvV1 {
         BackendKind::Secrets
     }
 
+    async fn exists(&self, req: &Request, storage: &dyn Storage) -> Result<Option<bool>, Error> {
+        if req.path.is_empty() || req.path.ends_with('/') {
+            return Ok(None);
+        }
+        Ok(Some(storage.get(&req.path).await?.is_some()))
+    }
+
     async fn handle(&self, req: Request, storage: &dyn Storage) -> Result<Option<Response>, Error> {
         let route = self.paths.route(&req.path, req.operation)?;
         let key = route.captures.get("path").unwrap_or_default();

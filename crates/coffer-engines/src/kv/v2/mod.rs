@@ -104,6 +104,14 @@ impl Backend for KvV2 {
         BackendKind::Secrets
     }
 
+    async fn exists(&self, req: &Request, storage: &dyn Storage) -> Result<Option<bool>, Error> {
+        // As OpenBao: a write to `data/` creates when the secret has no metadata yet.
+        match req.path.strip_prefix("data/") {
+            Some(key) if !key.is_empty() => Ok(Some(load_metadata(storage, key).await?.is_some())),
+            _ => Ok(None),
+        }
+    }
+
     async fn handle(&self, req: Request, storage: &dyn Storage) -> Result<Option<Response>, Error> {
         let op = req.operation;
         if matches!(op, Operation::Create | Operation::Update) {
