@@ -82,19 +82,20 @@ impl Chain {
             out.push(b',');
         }
         out.extend_from_slice(b"\"chain\":{\"seq\":");
-        out.extend_from_slice(seq.to_string().as_bytes());
+        std::io::Write::write_fmt(out, format_args!("{seq}")).expect("a Vec takes any write");
         out.extend_from_slice(b",\"prev\":\"");
         out.extend_from_slice(self.head.hmac.as_bytes());
         out.extend_from_slice(b"\"}}");
         let mut mac = self.mac.clone();
         mac.update(&out[start..]);
-        let mut tag = String::with_capacity(64);
-        super::entry::push_hex(&mut tag, &mac.finalize().into_bytes());
+        // The head's hmac string is reused for the new tag (no allocation per entry).
+        self.head.hmac.clear();
+        super::entry::push_hex(&mut self.head.hmac, &mac.finalize().into_bytes());
+        self.head.seq = seq;
         out.truncate(out.len() - 2);
         out.extend_from_slice(MAC_FIELD.as_bytes());
-        out.extend_from_slice(tag.as_bytes());
+        out.extend_from_slice(self.head.hmac.as_bytes());
         out.extend_from_slice(b"\"}}\n");
-        self.head = Head { seq, hmac: tag };
     }
 }
 

@@ -563,6 +563,28 @@ mod tests {
     }
 
     #[test]
+    fn cached_token_hashes_equal_fresh_ones_and_follow_the_presented_token() {
+        let h = hasher();
+        let first = h.token_hashes(Some("s.token"), "acc1");
+        assert_eq!(&*first.token.unwrap(), h.hash("s.token"));
+        assert_eq!(&*first.accessor, h.hash("acc1"));
+        // Served from the cache: still the same values.
+        let again = h.token_hashes(Some("s.token"), "acc1");
+        assert_eq!(&*again.token.unwrap(), h.hash("s.token"));
+        // Another token string presented for the same accessor is hashed afresh.
+        let other = h.token_hashes(Some("hvs.token"), "acc1");
+        assert_eq!(&*other.token.unwrap(), h.hash("hvs.token"));
+        assert!(h.token_hashes(None, "acc1").token.is_none());
+        // A full cache starts over instead of growing.
+        for i in 0..TOKEN_CACHE_CAPACITY + 10 {
+            let t = format!("t{i}");
+            let got = h.token_hashes(Some(&t), &format!("a{i}"));
+            assert_eq!(&*got.token.unwrap(), h.hash(&t));
+        }
+        assert!(h.tokens.map.lock().unwrap().len() <= TOKEN_CACHE_CAPACITY);
+    }
+
+    #[test]
     fn derived_key_differs_from_the_key() {
         let h = hasher();
         let derived = h.derive("chain");
