@@ -349,7 +349,7 @@ pub(super) async fn rotate(
 }
 
 /// Adds a version; RSA generation runs off the async workers.
-async fn rotate_blocking(mut policy: Policy) -> Result<Policy, Error> {
+pub(super) async fn rotate_blocking(mut policy: Policy) -> Result<Policy, Error> {
     tokio::task::spawn_blocking(move || policy.rotate_in_memory().map(|()| policy))
         .await
         .map_err(Error::internal)?

@@ -12,6 +12,8 @@
 //! The hot path: each mount caches its parsed keys (`Key`: the policy plus the AEAD or signing
 //! key of each version, built once). A request on a cached key reads no storage; every write
 //! to a key replaces its cache entry under the key's write lock, and `invalidate` drops it.
+//!
+//! `periodic` rotates keys whose `auto_rotate_period` has passed (`periodic.rs`).
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -32,6 +34,7 @@ mod crypt;
 mod key;
 mod keys;
 mod misc;
+mod periodic;
 mod policy;
 mod sign;
 
@@ -54,6 +57,9 @@ pub struct Transit {
     /// Striped write locks (as openbao `locksutil`): one key's read-modify-write never
     /// interleaves with another on the same key, and a cache fill never races a write.
     locks: Box<[Mutex<()>]>,
+    /// Nanoseconds since the epoch before which `periodic` skips the auto-rotation check
+    /// (OpenBao's `checkAutoRotateAfter`).
+    next_auto_rotate_check: std::sync::Mutex<i64>,
 }
 
 /// What a matched path does.
@@ -116,6 +122,7 @@ impl Transit {
             paths,
             cache: RwLock::new(HashMap::new()),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            next_auto_rotate_check: std::sync::Mutex::new(i64::MIN),
         }
     }
 
@@ -233,6 +240,11 @@ impl Backend for Transit {
                 sign::verify(self, &req, name, cap("urlalgorithm"), storage).await
             }
         }
+    }
+
+    /// Rotates keys whose `auto_rotate_period` has passed (see `periodic.rs`).
+    async fn periodic(&self, storage: &dyn Storage) -> Result<(), Error> {
+        self.run_periodic(storage).await
     }
 
     async fn invalidate(&self, key: &str) {
