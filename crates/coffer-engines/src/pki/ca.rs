@@ -17,6 +17,7 @@ use super::store::{
     put_json, put_keys_config, resolve_issuer, resolve_key, IssuerEntry, IssuersConfig, KeyEntry,
     ISSUER_PREFIX, KEY_PREFIX,
 };
+use super::MountTtls;
 use super::{colon_hex, crl, Pki};
 
 const AIA_WARNING: &str = "This mount hasn't configured any authority information access (AIA) \
@@ -40,7 +41,7 @@ pub(crate) async fn generate_root(
     }
     let (key, key_entry_id, exported) = obtain_key(storage, &fields, kind, &key_name).await?;
     let mut warnings = Vec::new();
-    let spec = ca_spec(&fields, &mut warnings)?;
+    let spec = ca_spec(&fields, MountTtls::of(req), &mut warnings)?;
     let signer = key.signer()?;
     let params = spec.params(&signer)?;
     let cert = params.self_signed(&signer).map_err(Error::internal)?;
@@ -95,7 +96,7 @@ pub(crate) async fn generate_intermediate(
     let key_name = checked_name(&fields, "key_name", "key")?;
     let (key, key_entry_id, exported) = obtain_key(storage, &fields, kind, &key_name).await?;
     let mut warnings = Vec::new();
-    let mut spec = ca_spec(&fields, &mut warnings)?;
+    let mut spec = ca_spec(&fields, MountTtls::of(req), &mut warnings)?;
     // A CSR asks for a name and key; the signer decides the CA constraints, unless asked.
     spec.is_ca = fields
         .bool("add_basic_constraints")?

@@ -18,7 +18,7 @@ use x509_parser::prelude::FromDer;
 use super::keys::{key_identifier, KeyType, PrivateKey};
 use super::roles::{comma_strings, ext_key_usage_from_name, key_usage_from_name, parse_oid, Role};
 use super::store::{Signer, CERT_PREFIX};
-use super::{colon_hex, serial_storage_key, Pki, DEFAULT_TTL, MAX_TTL};
+use super::{colon_hex, serial_storage_key, MountTtls, Pki};
 
 /// What goes into a certificate, whatever signs it.
 #[derive(Debug, Default)]
@@ -160,7 +160,14 @@ pub(crate) async fn issue(
         .get(storage, issuer_ref.unwrap_or(&role.issuer_ref))
         .await?;
     let mut warnings = Vec::new();
-    let spec = leaf_spec(&fields, &role, &signer, None, &mut warnings)?;
+    let spec = leaf_spec(
+        &fields,
+        &role,
+        &signer,
+        None,
+        MountTtls::of(req),
+        &mut warnings,
+    )?;
     let bits = key_type.normalize_bits(role.key_bits)?;
     let (key, subject) = if key_type == KeyType::Rsa {
         tokio::task::spawn_blocking(move || PrivateKey::generate_with_signer(key_type, bits))
@@ -209,7 +216,14 @@ pub(crate) async fn sign(
         .get(storage, issuer_ref.unwrap_or(&role.issuer_ref))
         .await?;
     let mut warnings = Vec::new();
-    let spec = leaf_spec(&fields, &role, &signer, Some(&csr), &mut warnings)?;
+    let spec = leaf_spec(
+        &fields,
+        &role,
+        &signer,
+        Some(&csr),
+        MountTtls::of(req),
+        &mut warnings,
+    )?;
     let params = spec.params(&csr.public_key)?;
     let cert = sign_with(&params, &csr.public_key, &signer)?;
     if !role.no_store {
@@ -239,7 +253,7 @@ pub(crate) async fn sign_intermediate(
     let signer = pki.signers.get(storage, &issuer_ref).await?;
     let use_csr_values = fields.bool("use_csr_values")?.unwrap_or(false);
     let mut warnings = Vec::new();
-    let mut spec = ca_spec(&fields, &mut warnings)?;
+    let mut spec = ca_spec(&fields, MountTtls::of(req), &mut warnings)?;
     if use_csr_values || spec.common_name.is_empty() {
         spec.common_name = csr.common_name.clone().unwrap_or_default();
         if use_csr_values {
@@ -268,7 +282,11 @@ pub(crate) async fn sign_intermediate(
 
 /// The CA spec of a root or intermediate from the request fields (common name, SANs,
 /// subject, TTL capped at the mount's maximum, path length).
-pub(crate) fn ca_spec(fields: &Fields<'_>, warnings: &mut Vec<String>) -> Result<CertSpec, Error> {
+pub(crate) fn ca_spec(
+    fields: &Fields<'_>,
+    mount: MountTtls,
+    warnings: &mut Vec<String>,
+) -> Result<CertSpec, Error> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let mut spec = CertSpec {
         common_name: fields.string("common_name")?.unwrap_or_default(),
@@ -289,15 +307,14 @@ pub(crate) fn ca_spec(fields: &Fields<'_>, warnings: &mut Vec<String>) -> Result
     spec.uris = comma_strings(fields, "uri_sans")?;
     subject_from(fields, &mut spec)?;
     let ttl = fields.duration_secs("ttl", false)?.unwrap_or(0);
-    let ttl = if ttl == 0 {
-        DEFAULT_TTL
-    } else if ttl > MAX_TTL {
+    let ttl = if ttl == 0 { mount.default } else { ttl };
+    let ttl = if ttl > mount.max {
         warnings.push(format!(
             "TTL {:?} is longer than permitted maxTTL {:?}, so maxTTL is being used",
             super::go_duration(ttl),
-            super::go_duration(MAX_TTL)
+            super::go_duration(mount.max)
         ));
-        MAX_TTL
+        mount.max
     } else {
         ttl
     };
@@ -427,6 +444,7 @@ fn leaf_spec(
     role: &Role,
     signer: &Signer,
     csr: Option<&Csr>,
+    mount: MountTtls,
     warnings: &mut Vec<String>,
 ) -> Result<CertSpec, Error> {
     let mut common_name = fields.string("common_name")?.unwrap_or_default();
@@ -497,12 +515,12 @@ fn leaf_spec(
     let requested = fields.duration_secs("ttl", false)?.unwrap_or(0);
     let mut ttl = if requested > 0 { requested } else { role.ttl };
     if ttl == 0 {
-        ttl = DEFAULT_TTL;
+        ttl = mount.default;
     }
     let max_ttl = if role.max_ttl > 0 {
         role.max_ttl
     } else {
-        MAX_TTL
+        mount.max
     };
     if ttl > max_ttl {
         if requested > 0 {

@@ -31,10 +31,34 @@ mod store;
 
 use crl::Form;
 
-/// OpenBao's system default lease TTL, the TTL of a certificate when nothing sets one: 768h.
-const DEFAULT_TTL: i64 = 768 * 3600;
-/// OpenBao's system max lease TTL, the cap for every certificate: 768h.
-const MAX_TTL: i64 = 768 * 3600;
+/// OpenBao's system default and max lease TTL: 768h, used when a request does not carry the
+/// mount's own.
+const SYSTEM_TTL: i64 = 768 * 3600;
+
+/// The mount's effective default and max lease TTL in seconds (OpenBao's
+/// `System().DefaultLeaseTTL()` and `MaxLeaseTTL()`): a certificate's TTL when neither request
+/// nor role sets one, and its cap when the role sets none. Core fills them in every request;
+/// 0 means not set (a request built without core), and then the system's 768h applies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MountTtls {
+    pub(crate) default: i64,
+    pub(crate) max: i64,
+}
+
+impl MountTtls {
+    pub(crate) fn of(req: &Request) -> Self {
+        let or_system = |secs: u64| match i64::try_from(secs) {
+            Ok(0) => SYSTEM_TTL,
+            Ok(secs) => secs,
+            // Beyond any real tuning; halved so adding it to now cannot overflow.
+            Err(_) => i64::MAX / 2,
+        };
+        MountTtls {
+            default: or_system(req.default_lease_ttl),
+            max: or_system(req.max_lease_ttl),
+        }
+    }
+}
 
 /// Builds pki mounts.
 pub fn pki_factory() -> Factory {

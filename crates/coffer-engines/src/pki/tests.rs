@@ -154,6 +154,73 @@ async fn issued_certificate_chains_to_the_root_and_revocation_reaches_the_crl() 
     assert_eq!(body, crl_block.der.to_vec());
 }
 
+/// A request as core sends it to a mount tuned to `default` and `max` seconds.
+fn tuned(op: Operation, path: &str, body: Value, default: u64, max: u64) -> Request {
+    let mut r = req(op, path, body);
+    r.default_lease_ttl = default;
+    r.max_lease_ttl = max;
+    r
+}
+
+fn lifetime(resp: &Response) -> i64 {
+    let data = resp.data.as_ref().unwrap();
+    let der = der_of(&data["certificate"]);
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()
+}
+
+#[tokio::test]
+async fn certificates_without_ttls_use_the_mounts_tuned_ttls() {
+    let pki = Pki::new();
+    let s = MemStorage::default();
+    const H: u64 = 3600;
+    let root = pki
+        .handle(
+            tuned(
+                Operation::Update,
+                "root/generate/internal",
+                json!({"common_name": "example.com", "key_type": "ec"}),
+                10 * H,
+                12 * H,
+            ),
+            &s,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lifetime(&root), 10 * 3600 + 30, "the mount default");
+    data(
+        &pki,
+        &s,
+        Operation::Update,
+        "roles/open",
+        json!({"allowed_domains": "example.com", "allow_subdomains": true,
+               "key_type": "ec", "key_bits": 256}),
+    )
+    .await;
+    let issue = |body: Value| {
+        pki.handle(
+            tuned(Operation::Update, "issue/open", body, 2 * H, 3 * H),
+            &s,
+        )
+    };
+
+    let leaf = issue(json!({"common_name": "a.example.com"}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lifetime(&leaf), 2 * 3600 + 30, "the mount default");
+    let capped = issue(json!({"common_name": "a.example.com", "ttl": "5h"}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lifetime(&capped), 3 * 3600 + 30, "capped at the mount max");
+    assert_eq!(
+        capped.warnings,
+        ["TTL \"5h0m0s\" is longer than permitted maxTTL \"3h0m0s\", so maxTTL is being used"]
+    );
+}
+
 #[tokio::test]
 async fn roles_refuse_names_and_ttls_outside_them() {
     let pki = Pki::new();

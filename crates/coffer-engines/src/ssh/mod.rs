@@ -122,10 +122,25 @@ fn valid_name(name: &str) -> bool {
     }
 }
 
-/// The mount's default and maximum lease TTL when a role sets none: the system defaults
-/// (768h), since the sdk does not pass a mount's tuned TTLs to its backend.
-const DEFAULT_TTL: i64 = 768 * 3600;
-const DEFAULT_MAX_TTL: i64 = 768 * 3600;
+/// The mount's effective default and maximum lease TTL in seconds (OpenBao's
+/// `System().DefaultLeaseTTL()` and `MaxLeaseTTL()`), used when a role sets none. Core fills
+/// them in every request; 0 means not set (a request built without core), and then OpenBao's
+/// system defaults apply.
+fn mount_ttls(req: &Request) -> (i64, i64) {
+    let or_system = |secs: u64| match i64::try_from(secs) {
+        Ok(0) => SYSTEM_TTL,
+        Ok(secs) => secs,
+        // Beyond any real tuning; halved so adding it to now cannot overflow.
+        Err(_) => i64::MAX / 2,
+    };
+    (
+        or_system(req.default_lease_ttl),
+        or_system(req.max_lease_ttl),
+    )
+}
+
+/// OpenBao's system default and maximum lease TTL: 768h.
+const SYSTEM_TTL: i64 = 768 * 3600;
 
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@ use ssh_key::PublicKey;
 
 use super::keys::{self, CaSigner, RsaSigner};
 use super::roles::{self, Role};
-use super::{ca, DEFAULT_MAX_TTL, DEFAULT_TTL};
+use super::{ca, mount_ttls};
 
 pub(crate) async fn sign(
     req: &Request,
@@ -89,7 +89,7 @@ pub(crate) async fn sign(
             )?
         }
     };
-    let ttl = ttl_for(ttl, &role)?;
+    let ttl = ttl_for(ttl, &role, mount_ttls(req))?;
     let critical_options = critical_options_for(critical_options, &role)?;
     let (extensions, skipped_templates) = extensions_for(req, extensions, &role)?;
 
@@ -237,15 +237,17 @@ fn valid_principals_for(
 }
 
 /// OpenBao's `calculateTTL`: the request's TTL (an error above the max) or the role's (capped),
-/// 0 meaning the mount default; the role's max 0 meaning the mount max.
-fn ttl_for(requested: Option<i64>, role: &Role) -> Result<u64, Error> {
+/// 0 meaning the mount default; the role's max 0 meaning the mount max. `mount` is the
+/// mount's (default, max) TTL.
+fn ttl_for(requested: Option<i64>, role: &Role, mount: (i64, i64)) -> Result<u64, Error> {
+    let (mount_default, mount_max) = mount;
     let specified = requested.is_some();
     let mut ttl = requested.unwrap_or(role.ttl);
     if ttl == 0 {
-        ttl = DEFAULT_TTL;
+        ttl = mount_default;
     }
     let max_ttl = if role.max_ttl == 0 {
-        DEFAULT_MAX_TTL
+        mount_max
     } else {
         role.max_ttl
     };

@@ -612,6 +612,60 @@ async fn allowed_user_key_lengths_are_enforced() {
     );
 }
 
+#[tokio::test]
+async fn role_without_ttls_uses_the_mounts_tuned_ttls() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    let ca_public = setup(&b, &s, "ssh-ed25519").await;
+    call(
+        &b,
+        &s,
+        Operation::Update,
+        "roles/r1",
+        json!({"key_type": "ca", "allow_user_certificates": true, "allowed_users": "*"}),
+    )
+    .await
+    .unwrap();
+    let user = user_pub(&user_key());
+    let sign = |body: Value, tuned: bool| {
+        let mut r = req(Operation::Update, "sign/r1", body);
+        if tuned {
+            r.default_lease_ttl = 2 * 3600;
+            r.max_lease_ttl = 3 * 3600;
+        }
+        b.handle(r, &s)
+    };
+    let lifetime = |resp: Option<Response>| {
+        let d = data(resp);
+        let cert = verify(d["signed_key"].as_str().unwrap(), &ca_public);
+        cert.valid_before() - cert.valid_after()
+    };
+
+    // The mount's tuned default applies to a role without a ttl.
+    let resp = sign(
+        json!({"public_key": user, "valid_principals": "alice"}),
+        true,
+    )
+    .await;
+    assert_eq!(lifetime(resp.unwrap()), 2 * 3600 + 30);
+    // Its tuned max caps a requested ttl, with OpenBao's error.
+    let resp = sign(
+        json!({"public_key": user, "valid_principals": "alice", "ttl": "4h"}),
+        true,
+    );
+    assert_eq!(
+        invalid(resp.await),
+        "ttl is larger than maximum allowed 10800"
+    );
+    // A request without the mount's TTLs (0) falls back to the system's 768h.
+    let resp = sign(
+        json!({"public_key": user, "valid_principals": "alice"}),
+        false,
+    )
+    .await;
+    assert_eq!(lifetime(resp.unwrap()), 768 * 3600 + 30);
+}
+
 #[test]
 fn names_follow_generic_name_with_at_regex() {
     assert!(valid_name("web-role.1@x"));
