@@ -255,3 +255,68 @@ fn lookup_self(server: &TestServer, token: &str) -> u16 {
         .call_as(token, "GET", "auth/token/lookup-self", None)
         .status
 }
+
+/// A raw request with `token`, so that the path reaches the server exactly as written.
+fn raw_as(server: &TestServer, token: &str, method: &str, target: &str) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Vault-Token: {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn path_tricks_do_not_escape_a_policy() {
+    let server = TestServer::unsealed();
+    server.write_secret("app/one", json!({"v": "app"}));
+    server.write_secret("other", json!({"v": "other"}));
+    put_policy(
+        &server,
+        "app-only",
+        r#"path "secret/data/app/*" { capabilities = ["read", "update"] }"#,
+    );
+    let token = create_token(&server, &server.token, json!({"policies": ["app-only"]}));
+    assert_eq!(
+        raw_as(&server, &token, "GET", "/v1/secret/data/app/one"),
+        200
+    );
+    for target in [
+        "/v1/secret/data/app/../other",
+        "/v1/secret/data/app/%2e%2e/other",
+        "/v1/secret/data/app/%2E%2E/other",
+        "/v1/secret/data/app/..%2fother",
+        "/v1/secret/data/other.",
+        "/v1/SECRET/data/other",
+        "/v1/SYS/mounts",
+        "/v1/sys/MOUNTS",
+        "/v1/secret/data/app%2f..%2fother",
+    ] {
+        for method in ["GET", "POST", "DELETE"] {
+            let status = raw_as(&server, &token, method, target);
+            assert!(
+                (400..500).contains(&status) || status == 307,
+                "{method} {target} must be refused or redirected, got {status}"
+            );
+        }
+    }
+    // A redirect only names the clean path, where the policy applies again.
+    assert_eq!(
+        raw_as(&server, &token, "GET", "/v1/secret//data/other"),
+        307
+    );
+    assert_eq!(raw_as(&server, &token, "GET", "/v1/secret/data/other"), 403);
+    assert_eq!(server.read_secret("other"), json!({"v": "other"}));
+    assert_eq!(server.read_secret("app/one"), json!({"v": "app"}));
+}
