@@ -211,18 +211,30 @@ enum Kind {
 }
 
 /// An inline device: requests seal their entries into `pending` (a short critical section
-/// without I/O), then whoever holds `io` writes everything pending in one `write` (group
-/// commit), so a request never waits behind another's syscall for longer than one batch.
+/// without I/O), then the first request to find `io` free writes everything pending in one
+/// `write` (group commit) while the others wait for `done`. A request whose entry is already
+/// written returns without taking any lock, arming a timer or parking; the common case.
 /// A helper thread syncs the file every second (`interval`).
 struct Inline {
     pending: Mutex<Pending>,
-    io: tokio::sync::Mutex<Io>,
+    /// Held while a batch is written; only ever taken with `try_lock` by requests, so no
+    /// worker thread blocks on it.
+    io: Mutex<Io>,
+    /// Every ticket below this one was written or failed.
+    processed: AtomicU64,
+    /// The end of the last ticket range whose batch failed (0: none yet): a processed ticket
+    /// at or past it was written, without looking at `failed`.
+    failed_end: AtomicU64,
+    /// Recent ticket ranges whose batch failed.
+    failed: Mutex<std::collections::VecDeque<std::ops::Range<u64>>>,
+    /// Wakes the requests waiting for a batch once it is written.
+    done: tokio::sync::Notify,
 }
 
 struct Pending {
     chain: Chain,
     buf: Vec<u8>,
-    /// The ticket of the next entry sealed; the buffer holds tickets `io.processed..next`.
+    /// The ticket of the next entry sealed; the buffer holds tickets `processed..next`.
     next: u64,
     /// The head after the last batch that was written (where a failed batch rolls back to).
     written: Head,
@@ -232,15 +244,12 @@ struct Pending {
 struct Io {
     sink: Sink,
     spare: Vec<u8>,
-    /// Every ticket below this one was written or failed.
-    processed: u64,
-    /// Recent ticket ranges whose batch failed.
-    failed: std::collections::VecDeque<std::ops::Range<u64>>,
 }
 
 impl Inline {
-    /// Writes everything pending (the caller holds `io`).
+    /// Writes everything pending (the caller holds `io`), then wakes the waiting requests.
     fn flush(&self, io: &mut Io, state: &State) {
+        let start = self.processed.load(Ordering::Acquire);
         let (end, head, stopped) = {
             let mut p = self
                 .pending
@@ -249,7 +258,7 @@ impl Inline {
             std::mem::swap(&mut p.buf, &mut io.spare);
             (p.next, p.chain.head().clone(), p.stopped)
         };
-        if end == io.processed {
+        if end == start {
             return;
         }
         let result = if stopped {
@@ -260,13 +269,12 @@ impl Inline {
         io.spare.clear();
         match result {
             Ok(()) => {
-                state.succeed(end - io.processed, &head);
-                let mut p = self
-                    .pending
+                state.succeed(end - start, &head);
+                self.pending
                     .lock()
-                    .expect("audit pending lock is not poisoned");
-                p.written = head;
-                io.processed = end;
+                    .expect("audit pending lock is not poisoned")
+                    .written = head;
+                self.processed.store(end, Ordering::Release);
             }
             Err(e) => {
                 // Entries sealed meanwhile follow the lost ones: they are lost too, and the
@@ -278,15 +286,79 @@ impl Inline {
                 p.buf.clear();
                 let written = p.written.clone();
                 p.chain.reset(written);
-                io.failed.push_back(io.processed..p.next);
-                if io.failed.len() > 64 {
-                    io.failed.pop_front();
-                }
-                io.processed = p.next;
+                let lost = start..p.next;
                 drop(p);
+                {
+                    let mut failed = self.failed.lock().expect("audit failed lock is not poisoned");
+                    failed.push_back(lost.clone());
+                    if failed.len() > 64 {
+                        failed.pop_front();
+                    }
+                }
+                self.failed_end.store(lost.end, Ordering::Release);
+                self.processed.store(lost.end, Ordering::Release);
                 state.fail(&e);
             }
         }
+        self.done.notify_waiters();
+    }
+
+    /// Waits until the entry under `ticket` is written (true) or lost (false), writing the
+    /// pending batch itself when nobody else is.
+    async fn wait(
+        &self,
+        ticket: u64,
+        deadline: tokio::time::Instant,
+        state: &State,
+    ) -> Result<bool, String> {
+        let mut done = std::pin::pin!(self.done.notified());
+        loop {
+            if self.processed.load(Ordering::Acquire) > ticket {
+                return Ok(self.written(ticket));
+            }
+            if let Ok(mut io) = self.io.try_lock() {
+                self.flush(&mut io, state);
+                continue;
+            }
+            // Another request is writing: wait for its batch. Registered before looking
+            // again, so that a batch finishing in between still wakes this one.
+            done.as_mut().enable();
+            if self.processed.load(Ordering::Acquire) > ticket {
+                continue;
+            }
+            if let Ok(mut io) = self.io.try_lock() {
+                self.flush(&mut io, state);
+                continue;
+            }
+            if tokio::time::timeout_at(deadline, done.as_mut()).await.is_err() {
+                return Err("write timed out (the device is busy)".to_owned());
+            }
+            done.set(self.done.notified());
+        }
+    }
+
+    /// Whether a processed ticket was written (not in a failed batch).
+    fn written(&self, ticket: u64) -> bool {
+        ticket >= self.failed_end.load(Ordering::Acquire)
+            || !self
+                .failed
+                .lock()
+                .expect("audit failed lock is not poisoned")
+                .iter()
+                .any(|r| r.contains(&ticket))
+    }
+
+    /// Writes what is pending and runs `f` on the sink, waiting for a batch in progress
+    /// (called off the async workers).
+    fn with_sink<T>(&self, state: &State, f: impl FnOnce(&mut Sink) -> T) -> T {
+        let mut io = self.io.lock().expect("audit io lock is not poisoned");
+        self.flush(&mut io, state);
+        let out = f(&mut io.sink);
+        drop(io);
+        // Requests that found `io` taken meanwhile wait for a notification: they may now
+        // write their own batch.
+        self.done.notify_waiters();
+        out
     }
 }
 
@@ -322,17 +394,20 @@ impl Writer {
                     next: 0,
                     stopped: false,
                 }),
-                io: tokio::sync::Mutex::new(Io {
+                io: Mutex::new(Io {
                     sink,
                     spare: Vec::with_capacity(64 * 1024),
-                    processed: 0,
-                    failed: std::collections::VecDeque::new(),
                 }),
+                processed: AtomicU64::new(0),
+                failed_end: AtomicU64::new(0),
+                failed: Mutex::new(std::collections::VecDeque::new()),
+                done: tokio::sync::Notify::new(),
             });
             let weak = Arc::downgrade(&shared);
+            let sync_state = state.clone();
             let spawned = std::thread::Builder::new()
                 .name(thread_name)
-                .spawn(move || sync_loop(&weak));
+                .spawn(move || sync_loop(&weak, &sync_state));
             if let Err(e) = spawned {
                 state.fail(&format!("cannot start the sync thread: {e}"));
             }
@@ -398,19 +473,14 @@ impl Writer {
                 Err(_) => Err("write timed out".to_owned()),
             },
             (Submitted::Sealed(ticket), Kind::Inline(inline)) => {
-                match tokio::time::timeout_at(deadline, inline.io.lock()).await {
-                    Err(_) => Err("write timed out (the device is busy)".to_owned()),
-                    Ok(mut io) => {
-                        if ticket >= io.processed {
-                            inline.flush(&mut io, &self.state);
-                        }
-                        if io.failed.iter().any(|r| r.contains(&ticket)) {
-                            // The leader of the batch recorded the failure.
-                            self.state.drop_entry();
-                            return false;
-                        }
-                        Ok(())
+                match inline.wait(ticket, deadline, &self.state).await {
+                    Ok(true) => Ok(()),
+                    // The request that wrote the batch recorded the failure.
+                    Ok(false) => {
+                        self.state.drop_entry();
+                        return false;
                     }
+                    Err(e) => Err(e),
                 }
             }
             (Submitted::Sealed(_), Kind::Thread(_)) => {
@@ -443,14 +513,18 @@ impl Writer {
                     Err(_) => Err("reopening timed out".into()),
                 }
             }
-            Kind::Inline(inline) => match tokio::time::timeout(timeout, inline.io.lock()).await {
-                Ok(mut io) => {
-                    // What was sealed before the signal goes to the old file.
-                    inline.flush(&mut io, &self.state);
-                    io.sink.reopen().map_err(|e| e.to_string())
+            Kind::Inline(inline) => {
+                // What was sealed before the signal goes to the old file.
+                let (inline, state) = (inline.clone(), self.state.clone());
+                let reopen = tokio::task::spawn_blocking(move || {
+                    inline.with_sink(&state, |sink| sink.reopen().map_err(|e| e.to_string()))
+                });
+                match tokio::time::timeout(timeout, reopen).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(_)) => Err("reopening failed".into()),
+                    Err(_) => Err("reopening timed out".into()),
                 }
-                Err(_) => Err("reopening timed out".into()),
-            },
+            }
         };
         if let Err(e) = &result {
             self.state.fail(e);
@@ -468,14 +542,14 @@ impl Writer {
                 let inline = inline.clone();
                 let state = self.state.clone();
                 let close = move || {
-                    let mut io = inline.io.blocking_lock();
-                    inline.flush(&mut io, &state);
-                    inline
-                        .pending
-                        .lock()
-                        .expect("audit pending lock is not poisoned")
-                        .stopped = true;
-                    io.sink.close();
+                    inline.with_sink(&state, |sink| {
+                        inline
+                            .pending
+                            .lock()
+                            .expect("audit pending lock is not poisoned")
+                            .stopped = true;
+                        sink.close();
+                    });
                 };
                 // Outside a runtime (tests, shutdown) close here; inside, off the workers.
                 if tokio::runtime::Handle::try_current().is_ok() {
@@ -490,24 +564,21 @@ impl Writer {
 
 /// Syncs an inline device's file once a second when it has unsynced writes, on a duplicate of
 /// its descriptor so that writers never wait for the disk; ends when the device is dropped.
-fn sync_loop(shared: &std::sync::Weak<Inline>) {
+fn sync_loop(shared: &std::sync::Weak<Inline>, state: &State) {
     loop {
         std::thread::sleep(SYNC_INTERVAL);
         let Some(device) = shared.upgrade() else {
             return;
         };
-        let handle = {
-            let mut io = device.io.blocking_lock();
-            if device
-                .pending
-                .lock()
-                .expect("audit pending lock is not poisoned")
-                .stopped
-            {
-                return;
-            }
-            io.sink.sync_handle()
-        };
+        let stopped = device
+            .pending
+            .lock()
+            .expect("audit pending lock is not poisoned")
+            .stopped;
+        if stopped {
+            return;
+        }
+        let handle = device.with_sink(state, Sink::sync_handle);
         drop(device);
         if let Some(file) = handle {
             let _ = file.sync_data();
