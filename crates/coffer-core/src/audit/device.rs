@@ -289,7 +289,10 @@ impl Inline {
                 let lost = start..p.next;
                 drop(p);
                 {
-                    let mut failed = self.failed.lock().expect("audit failed lock is not poisoned");
+                    let mut failed = self
+                        .failed
+                        .lock()
+                        .expect("audit failed lock is not poisoned");
                     failed.push_back(lost.clone());
                     if failed.len() > 64 {
                         failed.pop_front();
@@ -330,7 +333,10 @@ impl Inline {
                 self.flush(&mut io, state);
                 continue;
             }
-            if tokio::time::timeout_at(deadline, done.as_mut()).await.is_err() {
+            if tokio::time::timeout_at(deadline, done.as_mut())
+                .await
+                .is_err()
+            {
                 return Err("write timed out (the device is busy)".to_owned());
             }
             done.set(self.done.notified());
