@@ -668,6 +668,7 @@ async fn issuer_data(
         match get_json::<KeyEntry>(storage, &format!("{KEY_PREFIX}{}", issuer.key_id)).await? {
             Some(key) => match (key.key_type.as_str(), key.key_bits) {
                 ("ec", 384) => "ECDSAWithSHA384",
+                ("ec", 521) => "ECDSAWithSHA512",
                 ("ec", _) => "ECDSAWithSHA256",
                 ("ed25519", _) => "PureEd25519",
                 _ => "SHA256WithRSA",

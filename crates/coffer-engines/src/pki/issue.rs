@@ -3,6 +3,7 @@
 //! generation. Names are checked against the role as OpenBao's `cert_util.go` checks them.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use coffer_sdk::framework::Fields;
@@ -15,7 +16,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use x509_parser::prelude::FromDer;
 
-use super::keys::{key_identifier, KeyType, PrivateKey};
+use super::keys::{ec_curve_bits, key_identifier, signature_verifies, KeyType, PrivateKey};
 use super::roles::{comma_strings, ext_key_usage_from_name, key_usage_from_name, parse_oid, Role};
 use super::store::{Signer, CERT_PREFIX};
 use super::{colon_hex, serial_storage_key, MountTtls, Pki};
@@ -146,7 +147,7 @@ pub(crate) async fn issue(
     issuer_ref: Option<&str>,
 ) -> Result<Option<Response>, Error> {
     let fields = Fields::new(&req.data);
-    let role = load_role(storage, role_name).await?;
+    let role = load_role(pki, storage, role_name).await?;
     let key_type = match role.key_type.as_str() {
         "any" => {
             return Err(Error::invalid(
@@ -170,11 +171,11 @@ pub(crate) async fn issue(
     )?;
     let bits = key_type.normalize_bits(role.key_bits)?;
     let (key, subject) = if key_type == KeyType::Rsa {
-        tokio::task::spawn_blocking(move || PrivateKey::generate_with_signer(key_type, bits))
+        tokio::task::spawn_blocking(move || PrivateKey::generate_with_public(key_type, bits))
             .await
             .map_err(Error::internal)??
     } else {
-        PrivateKey::generate_with_signer(key_type, bits)?
+        PrivateKey::generate_with_public(key_type, bits)?
     };
     let params = spec.params(&subject)?;
     let cert = sign_with(&params, &subject, &signer)?;
@@ -207,7 +208,7 @@ pub(crate) async fn sign(
     issuer_ref: Option<&str>,
 ) -> Result<Option<Response>, Error> {
     let fields = Fields::new(&req.data);
-    let role = load_role(storage, role_name).await?;
+    let role = load_role(pki, storage, role_name).await?;
     let csr_pem = fields.string("csr")?.unwrap_or_default();
     let csr = Csr::parse(&csr_pem)?;
     check_csr_key(&role, &csr)?;
@@ -371,9 +372,15 @@ impl Csr {
         let (_, csr) =
             x509_parser::certification_request::X509CertificationRequest::from_der(&block.der)
                 .map_err(|_| Error::invalid("certificate request could not be parsed"))?;
-        csr.verify_signature()
-            .map_err(|_| Error::invalid("request signature invalid"))?;
         let info = &csr.certification_request_info;
+        if !signature_verifies(
+            &info.subject_pki,
+            &csr.signature_algorithm,
+            &csr.signature_value,
+            info.raw,
+        ) {
+            return Err(Error::invalid("request signature invalid"));
+        }
         let spki_raw = info.subject_pki.raw;
         let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_raw)
             .map_err(|_| Error::invalid("unsupported public key type in CSR"))?;
@@ -423,7 +430,16 @@ pub(crate) fn spki_type(
     use x509_parser::public_key::PublicKey as P;
     match spki.parsed() {
         Ok(P::RSA(rsa)) => (Some(KeyType::Rsa), rsa.key_size() as u32),
-        Ok(P::EC(point)) => (Some(KeyType::Ec), point.key_size() as u32),
+        Ok(P::EC(_)) => {
+            let curve = spki.algorithm.parameters.as_ref();
+            let curve = curve
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string());
+            (
+                Some(KeyType::Ec),
+                curve.as_deref().and_then(ec_curve_bits).unwrap_or(0),
+            )
+        }
         _ if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" => {
             (Some(KeyType::Ed25519), 0)
         }
@@ -431,8 +447,9 @@ pub(crate) fn spki_type(
     }
 }
 
-async fn load_role(storage: &dyn Storage, name: &str) -> Result<Role, Error> {
-    super::roles::get_role(storage, name)
+async fn load_role(pki: &Pki, storage: &dyn Storage, name: &str) -> Result<Arc<Role>, Error> {
+    pki.roles
+        .get(storage, name)
         .await?
         .ok_or_else(|| Error::invalid(format!("unknown role: {name}")))
 }
@@ -792,6 +809,7 @@ fn finish(data: Map<String, Value>, warnings: Vec<String>, role: &Role, cert: &I
             lease_id: String::new(),
             ttl: u64::try_from(cert.not_after - now).unwrap_or(0),
             renewable: false,
+            ..Lease::default()
         });
     }
     resp

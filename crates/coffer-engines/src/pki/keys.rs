@@ -1,10 +1,14 @@
-//! Private keys of a PKI mount: generation (rsa, ec P-256/P-384, ed25519), import from the PEM
-//! forms OpenBao accepts (PKCS#8, PKCS#1, SEC1), and export in the forms OpenBao returns
-//! (`RSA PRIVATE KEY`, `EC PRIVATE KEY`, PKCS#8 for ed25519 or when `private_key_format=pkcs8`).
+//! Private keys of a PKI mount: generation (rsa, ec P-256/P-384/P-521, ed25519), import from the
+//! PEM forms OpenBao accepts (PKCS#8, PKCS#1, SEC1), export in the forms OpenBao returns
+//! (`RSA PRIVATE KEY`, `EC PRIVATE KEY`, PKCS#8 for ed25519 or when `private_key_format=pkcs8`),
+//! and the signature checks x509-parser cannot do (P-521).
 //!
 //! Key material lives in `Zeroizing` buffers and is never printed: `Debug` shows the type only.
-//! Signing goes through rcgen's ring-backed `KeyPair`; RSA keys are generated with the `rsa`
-//! crate because ring cannot generate them.
+//! Signing goes through rcgen's `KeyPair` on aws-lc-rs; EC and ed25519 keys are generated with
+//! aws-lc-rs directly (one key generation, no re-parse), RSA keys with the `rsa` crate.
+//!
+//! P-224 is refused: neither rcgen nor aws-lc-rs (nor ring) can sign with it, so a P-224 CA or
+//! leaf key could be stored but never used.
 
 use std::fmt;
 
@@ -12,6 +16,8 @@ use base64::Engine as _;
 use coffer_sdk::Error;
 use rcgen::{KeyPair, PublicKeyData, SignatureAlgorithm, SigningKey};
 use sha1::{Digest, Sha1};
+use x509_cert::der::oid::ObjectIdentifier;
+use x509_cert::spki::AlgorithmIdentifierOwned;
 use zeroize::{Zeroize, Zeroizing};
 
 /// The key algorithms OpenBao's PKI engine knows.
@@ -50,8 +56,11 @@ impl KeyType {
                 "unsupported bit length for RSA key: {bits}"
             ))),
             (KeyType::Ec, 0) => Ok(256),
-            (KeyType::Ec, 256 | 384) => Ok(bits as u32),
-            // ring, which signs for coffer, has no P-224 and no P-521.
+            (KeyType::Ec, 256 | 384 | 521) => Ok(bits as u32),
+            (KeyType::Ec, 224) => Err(Error::invalid(
+                "unsupported bit length for EC key: 224 (P-224 keys are not supported: the \
+                 certificate library coffer signs with has no P-224 signature algorithm)",
+            )),
             (KeyType::Ec, _) => Err(Error::invalid(format!(
                 "unsupported bit length for EC key: {bits}"
             ))),
@@ -80,35 +89,55 @@ impl fmt::Debug for PrivateKey {
 impl PrivateKey {
     /// A fresh key. RSA generation is slow: callers run it off the async workers.
     pub(crate) fn generate(kind: KeyType, bits: u32) -> Result<Self, Error> {
-        Ok(Self::generate_with_signer(kind, bits)?.0)
+        Ok(Self::generate_with_public(kind, bits)?.0)
     }
 
-    /// A fresh key and its signer, without parsing the key back (the issue hot path).
-    pub(crate) fn generate_with_signer(
+    /// A fresh key and its public half, from one key generation: the key is never parsed
+    /// back nor loaded for signing, since a leaf's key only needs certifying (the issue hot
+    /// path; rcgen's `KeyPair::generate_for` would re-parse and re-check the key).
+    pub(crate) fn generate_with_public(
         kind: KeyType,
         bits: u32,
-    ) -> Result<(Self, LoadedKey), Error> {
-        match kind {
+    ) -> Result<(Self, PublicKey), Error> {
+        let alg = algorithm_for(kind, bits)?;
+        let (pkcs8, public) = match kind {
             KeyType::Rsa => {
+                use rsa::pkcs1::EncodeRsaPublicKey;
                 use rsa::pkcs8::EncodePrivateKey;
                 let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits as usize)
                     .map_err(Error::internal)?;
                 let doc = key.to_pkcs8_der().map_err(Error::internal)?;
-                let key = PrivateKey {
-                    kind,
-                    bits,
-                    pkcs8: Zeroizing::new(doc.as_bytes().to_vec()),
+                // rcgen's public key bytes of an RSA key: the PKCS#1 RSAPublicKey.
+                let public = key
+                    .to_public_key()
+                    .to_pkcs1_der()
+                    .map_err(Error::internal)?;
+                (doc.as_bytes().to_vec(), public.as_bytes().to_vec())
+            }
+            KeyType::Ec => {
+                use aws_lc_rs::signature::{self, KeyPair as _};
+                let curve = match bits {
+                    384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                    521 => &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+                    _ => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
                 };
-                let signer = key.signer()?;
-                Ok((key, signer))
+                let pair = signature::EcdsaKeyPair::generate(curve).map_err(Error::internal)?;
+                let doc = pair.to_pkcs8v1().map_err(Error::internal)?;
+                (doc.as_ref().to_vec(), pair.public_key().as_ref().to_vec())
             }
-            KeyType::Ec | KeyType::Ed25519 => {
-                let alg = algorithm_for(kind, bits)?;
-                let pair = KeyPair::generate_for(alg).map_err(Error::internal)?;
-                let pkcs8 = Zeroizing::new(pair.serialize_der());
-                Ok((PrivateKey { kind, bits, pkcs8 }, LoadedKey(pair)))
+            KeyType::Ed25519 => {
+                use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+                let pair = Ed25519KeyPair::generate().map_err(Error::internal)?;
+                let doc = pair.to_pkcs8().map_err(Error::internal)?;
+                (doc.as_ref().to_vec(), pair.public_key().as_ref().to_vec())
             }
-        }
+        };
+        let key = PrivateKey {
+            kind,
+            bits,
+            pkcs8: Zeroizing::new(pkcs8),
+        };
+        Ok((key, PublicKey { der: public, alg }))
     }
 
     /// A key whose type and size are already known (a stored entry).
@@ -127,6 +156,8 @@ impl PrivateKey {
             (KeyType::Ec, 256)
         } else if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
             (KeyType::Ec, 384)
+        } else if alg == &rcgen::PKCS_ECDSA_P521_SHA512 {
+            (KeyType::Ec, 521)
         } else {
             use rsa::pkcs8::DecodePrivateKey;
             use rsa::traits::PublicKeyParts;
@@ -160,6 +191,8 @@ impl PrivateKey {
                 let doc = if let Ok(k) = p256::SecretKey::from_sec1_der(der) {
                     k.to_pkcs8_der().map_err(Error::internal)
                 } else if let Ok(k) = p384::SecretKey::from_sec1_der(der) {
+                    k.to_pkcs8_der().map_err(Error::internal)
+                } else if let Ok(k) = p521::SecretKey::from_sec1_der(der) {
                     k.to_pkcs8_der().map_err(Error::internal)
                 } else {
                     Err(Error::invalid(
@@ -196,7 +229,7 @@ impl PrivateKey {
         &self.pkcs8
     }
 
-    /// A ring-backed signer for this key.
+    /// A signer for this key.
     pub(crate) fn signer(&self) -> Result<LoadedKey, Error> {
         let pair = match self.kind {
             KeyType::Rsa => KeyPair::from_pkcs8_der_and_sign_algo(
@@ -264,6 +297,50 @@ impl LoadedKey {
     pub(crate) fn spki(&self) -> Vec<u8> {
         self.0.subject_public_key_info()
     }
+
+    /// The AlgorithmIdentifier of this key's signatures, as certificates and CRLs name it
+    /// (the hash is the one rcgen signs with: SHA-256, SHA-384 for P-384, SHA-512 for P-521).
+    pub(crate) fn signature_algorithm(&self) -> Result<AlgorithmIdentifierOwned, Error> {
+        let alg = self.0.algorithm();
+        let (oid, null_params) = if alg == &rcgen::PKCS_RSA_SHA256 {
+            ("1.2.840.113549.1.1.11", true)
+        } else if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
+            ("1.2.840.10045.4.3.2", false)
+        } else if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
+            ("1.2.840.10045.4.3.3", false)
+        } else if alg == &rcgen::PKCS_ECDSA_P521_SHA512 {
+            ("1.2.840.10045.4.3.4", false)
+        } else if alg == &rcgen::PKCS_ED25519 {
+            ("1.3.101.112", false)
+        } else {
+            return Err(Error::internal(
+                "issuer key has an unknown signature algorithm",
+            ));
+        };
+        Ok(AlgorithmIdentifierOwned {
+            oid: ObjectIdentifier::new_unwrap(oid),
+            // RSA's PKCS#1 identifiers carry an explicit NULL; ECDSA's and EdDSA's carry none
+            // (RFC 4055 section 5, RFC 5758 section 3.2, RFC 8410 section 3).
+            parameters: null_params.then_some(x509_cert::der::asn1::Any::null()),
+        })
+    }
+}
+
+/// The public half of a fresh key: what a certificate for it needs.
+pub(crate) struct PublicKey {
+    /// The subjectPublicKey bits (an EC point, an ed25519 key or a PKCS#1 RSAPublicKey).
+    der: Vec<u8>,
+    alg: &'static SignatureAlgorithm,
+}
+
+impl PublicKeyData for PublicKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.der
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.alg
+    }
 }
 
 impl Drop for LoadedKey {
@@ -288,6 +365,55 @@ impl SigningKey for LoadedKey {
     }
 }
 
+/// Whether `signature` over `data` verifies with `public_key`: x509-parser's check, plus the
+/// ECDSA combinations its table lacks (P-521 with any SHA-2, SHA-512 on P-256 and P-384), which
+/// Go's x509 accepts and a P-521 CA or CSR uses.
+pub(crate) fn signature_verifies(
+    public_key: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
+    algorithm: &x509_parser::x509::AlgorithmIdentifier<'_>,
+    signature: &x509_parser::asn1_rs::BitString<'_>,
+    data: &[u8],
+) -> bool {
+    use aws_lc_rs::signature as sig;
+    use x509_parser::error::X509Error;
+    match x509_parser::verify::verify_signature(public_key, algorithm, signature, data) {
+        Ok(()) => return true,
+        Err(X509Error::SignatureUnsupportedAlgorithm) => {}
+        Err(_) => return false,
+    }
+    let curve = public_key
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|oid| oid.to_id_string());
+    let hash = algorithm.algorithm.to_id_string();
+    let verification: &'static sig::EcdsaVerificationAlgorithm =
+        match (curve.as_deref(), hash.as_str()) {
+            (Some(P521), ECDSA_SHA256) => &sig::ECDSA_P521_SHA256_ASN1,
+            (Some(P521), ECDSA_SHA384) => &sig::ECDSA_P521_SHA384_ASN1,
+            (Some(P521), ECDSA_SHA512) => &sig::ECDSA_P521_SHA512_ASN1,
+            (Some(P256), ECDSA_SHA512) => &sig::ECDSA_P256_SHA512_ASN1,
+            (Some(P384), ECDSA_SHA512) => &sig::ECDSA_P384_SHA512_ASN1,
+            _ => return false,
+        };
+    sig::UnparsedPublicKey::new(verification, &public_key.subject_public_key.data)
+        .verify(data, &signature.data)
+        .is_ok()
+}
+
+/// The key size of an EC public key from its named curve (x509-parser's count of point
+/// bytes says 528 for P-521).
+pub(crate) fn ec_curve_bits(curve_oid: &str) -> Option<u32> {
+    match curve_oid {
+        P224 => Some(224),
+        P256 => Some(256),
+        P384 => Some(384),
+        P521 => Some(521),
+        _ => None,
+    }
+}
+
 /// The subject key identifier OpenBao writes: SHA-1 of the public key bits (RFC 5280 method 1).
 pub(crate) fn key_identifier(public_key_bits: &[u8]) -> Vec<u8> {
     Sha1::digest(public_key_bits).to_vec()
@@ -298,10 +424,19 @@ fn algorithm_for(kind: KeyType, bits: u32) -> Result<&'static SignatureAlgorithm
     match (kind, bits) {
         (KeyType::Ed25519, _) => Ok(&rcgen::PKCS_ED25519),
         (KeyType::Ec, 384) => Ok(&rcgen::PKCS_ECDSA_P384_SHA384),
+        (KeyType::Ec, 521) => Ok(&rcgen::PKCS_ECDSA_P521_SHA512),
         (KeyType::Ec, _) => Ok(&rcgen::PKCS_ECDSA_P256_SHA256),
         (KeyType::Rsa, _) => Ok(&rcgen::PKCS_RSA_SHA256),
     }
 }
+
+const P224: &str = "1.3.132.0.33";
+const P256: &str = "1.2.840.10045.3.1.7";
+const P384: &str = "1.3.132.0.34";
+const P521: &str = "1.3.132.0.35";
+const ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
+const ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
+const ECDSA_SHA512: &str = "1.2.840.10045.4.3.4";
 
 #[cfg(test)]
 mod tests {

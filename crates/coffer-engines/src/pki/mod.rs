@@ -2,14 +2,15 @@
 //! keys per mount, roles, `issue`/`sign`, revocation with CRLs, and tidy, with OpenBao 2.7's
 //! paths, fields and answers (`builtin/logical/pki`).
 //!
-//! Certificates, CSRs and CRLs are built and signed by rcgen on ring; CSRs and imported
-//! bundles are parsed with x509-parser. Every object is one storage entry (see `store.rs`);
-//! the only state in memory is a cache of loaded signers and the last tidy's status.
+//! Certificates and CSRs are built and signed by rcgen on aws-lc-rs, CRLs (complete and delta)
+//! assembled with x509-cert; CSRs and imported bundles are parsed with x509-parser. Every
+//! object is one storage entry (see `store.rs`); the only state in memory is caches of loaded
+//! signers and parsed roles, the CRL builder's lock, and the last tidy's status.
 //! Private keys are wiped on drop and never appear in errors, logs or `Debug`.
 //!
-//! Not here: ACME, OCSP, `config/urls`, `config/crl` tuning (auto-rebuild, true delta CRLs),
-//! EST/CMPv2, managed keys, and P-224/P-521 keys (ring signs neither). Leases of roles with
-//! `generate_lease` carry a TTL; core does not register them yet.
+//! Not here: ACME, OCSP, `config/urls`, EST/CMPv2, managed keys, and P-224 keys (no maintained
+//! Rust signer for certificates has P-224). Leases of roles with `generate_lease` carry a TTL;
+//! core does not register them yet.
 
 use std::sync::{Arc, Mutex};
 
@@ -72,6 +73,8 @@ pub fn pki_factory() -> Factory {
 pub struct Pki {
     paths: Paths<H>,
     signers: store::SignerCache,
+    roles: roles::RoleCache,
+    crl: crl::CrlBuilder,
     tidy_status: Mutex<Option<Map<String, Value>>>,
 }
 
@@ -94,6 +97,7 @@ enum H {
     Key,
     ConfigIssuers,
     ConfigKeys,
+    ConfigCrl,
     Roles,
     Role,
     Issue,
@@ -163,6 +167,11 @@ impl Pki {
                     .read(H::ConfigKeys)
                     .write(H::ConfigKeys),
             )
+            .path(
+                Path::new("config/crl")
+                    .read(H::ConfigCrl)
+                    .write(H::ConfigCrl),
+            )
             .path(Path::new("roles").list(H::Roles))
             .path(Path::new("roles/").list(H::Roles))
             .path(
@@ -193,6 +202,8 @@ impl Pki {
         Pki {
             paths,
             signers: store::SignerCache::default(),
+            roles: roles::RoleCache::default(),
+            crl: crl::CrlBuilder::default(),
             tidy_status: Mutex::new(None),
         }
     }
@@ -284,6 +295,10 @@ impl Backend for Pki {
                 Operation::Read => ca::read_keys_config(storage).await,
                 _ => ca::write_keys_config(self, &req, storage).await,
             },
+            H::ConfigCrl => match op {
+                Operation::Read => crl::read_config(storage).await,
+                _ => crl::write_config(self, &req, storage).await,
+            },
             H::Roles => {
                 let names = storage.list(roles::ROLE_PREFIX).await?;
                 Ok(roles::list_response(names))
@@ -316,6 +331,14 @@ impl Backend for Pki {
         {
             self.signers.clear();
         }
+        if key.starts_with(roles::ROLE_PREFIX) {
+            self.roles.clear();
+        }
+    }
+
+    /// Scheduled CRL rebuilds: `auto_rebuild` and `delta_rebuild_interval` of `config/crl`.
+    async fn periodic(&self, storage: &dyn Storage) -> Result<(), Error> {
+        crl::periodic(self, storage).await
     }
 }
 
@@ -336,12 +359,14 @@ impl Pki {
                 storage
                     .delete(&format!("{}{name}", roles::ROLE_PREFIX))
                     .await?;
+                self.roles.clear();
                 Ok(None)
             }
             _ => {
                 let role =
                     roles::Role::from_fields(&coffer_sdk::framework::Fields::new(&req.data))?;
                 roles::put_role(storage, name, &role).await?;
+                self.roles.clear();
                 role.to_response().map(Some)
             }
         }

@@ -2,6 +2,10 @@
 //! field names and defaults (`path_roles.go`). A role is one storage entry, `role/<name>`, and
 //! reads back exactly the fields OpenBao returns.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use coffer_sdk::framework::Fields;
 use coffer_sdk::{Error, Response, Storage};
 use serde::{Deserialize, Serialize};
@@ -188,6 +192,48 @@ impl Role {
             }
         }
         Ok(resp)
+    }
+}
+
+/// Parsed roles by name, so that `issue` and `sign` neither read nor decode storage for their
+/// role. Dropped whole on any role write or delete (here, or on another node through
+/// `invalidate`); a generation counter keeps a load that raced a change from caching stale data.
+#[derive(Default)]
+pub(crate) struct RoleCache {
+    generation: AtomicU64,
+    entries: Mutex<HashMap<String, Arc<Role>>>,
+}
+
+impl RoleCache {
+    /// The role `name`, loaded once; a missing role is not remembered.
+    pub(crate) async fn get(
+        &self,
+        storage: &dyn Storage,
+        name: &str,
+    ) -> Result<Option<Arc<Role>>, Error> {
+        if let Some(role) = self.lock().get(name) {
+            return Ok(Some(role.clone()));
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let Some(role) = get_role(storage, name).await? else {
+            return Ok(None);
+        };
+        let role = Arc::new(role);
+        let mut entries = self.lock();
+        if self.generation.load(Ordering::SeqCst) == generation {
+            entries.insert(name.to_owned(), role.clone());
+        }
+        Ok(Some(role))
+    }
+
+    /// Forgets every role: called after any role changes.
+    pub(crate) fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Role>>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -132,12 +132,23 @@ pub(crate) struct RevokedEntry {
 /// The last CRLs signed for one issuer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct CrlEntry {
+    /// The CRL Number the next CRL, complete or delta, takes.
     pub(crate) number: u64,
-    /// base64 DER.
+    /// The CRL Number of the complete CRL in `der`: the base of every delta CRL on top of it.
+    #[serde(default)]
+    pub(crate) last_complete: u64,
+    /// base64 DER of the complete CRL.
     pub(crate) der: String,
-    /// base64 DER of the (empty) delta CRL that follows `number`.
+    /// base64 DER of the latest delta CRL.
     #[serde(default)]
     pub(crate) delta_der: String,
+    /// Unix seconds: the complete CRL's nextUpdate, which `auto_rebuild` watches.
+    #[serde(default)]
+    pub(crate) next_update: i64,
+    /// The serials the delta CRL lists, sorted: a scheduled delta rebuild signs a new one only
+    /// when the delta WAL differs.
+    #[serde(default)]
+    pub(crate) delta_serials: Vec<String>,
 }
 
 /// A CA ready to sign: its certificate, chain and loaded key.
@@ -148,6 +159,10 @@ pub(crate) struct Signer {
     /// Unix seconds.
     pub(crate) not_after: i64,
     pub(crate) leaf_not_after_behavior: String,
+    /// The DER of the certificate's subject: the issuer name of its CRLs.
+    pub(crate) subject_der: Vec<u8>,
+    /// The subject key identifier (or SHA-1 of the public key): its CRLs' authority key id.
+    pub(crate) key_id: Vec<u8>,
     pub(crate) issuer: rcgen::Issuer<'static, LoadedKey>,
 }
 
@@ -192,6 +207,9 @@ impl SignerCache {
         let (_, cert) = X509Certificate::from_der(&der)
             .map_err(|_| Error::internal("stored issuer certificate does not parse"))?;
         let not_after = cert.validity().not_after.timestamp();
+        let key_id = subject_key_id(&cert).unwrap_or_else(|| {
+            super::keys::key_identifier(&cert.public_key().subject_public_key.data)
+        });
         let issuer =
             rcgen::Issuer::from_ca_cert_der(&der.as_slice().into(), key.private_key()?.signer()?)
                 .map_err(|_| Error::internal("stored issuer certificate does not load"))?;
@@ -200,6 +218,8 @@ impl SignerCache {
             chain,
             not_after,
             leaf_not_after_behavior: entry.leaf_not_after_behavior.clone(),
+            subject_der: cert.subject().as_raw().to_vec(),
+            key_id,
             issuer,
         });
         let mut entries = self.lock();
