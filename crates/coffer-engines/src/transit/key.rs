@@ -43,10 +43,11 @@ macro_rules! ecdsa_sign {
     }};
 }
 
+/// Verifies a prehashed digest against an ECDSA public key (`$verifying`).
 macro_rules! ecdsa_verify {
-    ($key:expr, $curve:ident, $input:expr, $sig:expr, $marshaling:expr) => {{
+    ($verifying:expr, $curve:ident, $input:expr, $sig:expr, $marshaling:expr) => {{
         use $curve::ecdsa::signature::hazmat::PrehashVerifier;
-        let verifying = $curve::ecdsa::VerifyingKey::from($key.as_ref());
+        let verifying: &$curve::ecdsa::VerifyingKey = $verifying;
         let parsed = match $marshaling {
             Marshaling::Asn1 => Some(
                 $curve::ecdsa::Signature::from_der($sig)
@@ -121,6 +122,25 @@ macro_rules! ec_key {
     }};
 }
 
+/// The verifying key of a public-only ECDSA version, from its affine coordinates.
+macro_rules! ec_public_key {
+    ($entry:expr, $curve:ident, $len:expr) => {{
+        let coordinate = |c: &Option<BigDec>| {
+            c.as_ref()
+                .ok_or_else(|| Error::invalid("ecdsa key version has no public key"))?
+                .to_be_bytes($len)
+        };
+        let (x, y) = (coordinate(&$entry.ec_x)?, coordinate(&$entry.ec_y)?);
+        let point = $curve::EncodedPoint::from_affine_coordinates(
+            x.as_slice().into(),
+            y.as_slice().into(),
+            false,
+        );
+        $curve::ecdsa::VerifyingKey::from_encoded_point(&point)
+            .map_err(|_| Error::invalid("invalid ecdsa public key in key entry"))?
+    }};
+}
+
 /// A stored key with its per-version ciphers and signing keys built.
 pub(crate) struct Key {
     pub policy: Policy,
@@ -130,7 +150,8 @@ pub(crate) struct Key {
 }
 
 /// What one version needs at hand. Symmetric keys of a derived policy and hmac keys keep only
-/// their bytes in the policy entry.
+/// their bytes in the policy entry. The `*Public` variants are versions imported as a public
+/// key only: they verify (or, for RSA, encrypt) until their private part is imported.
 enum Material {
     Aes128(Box<Aes128Gcm>),
     Aes256(Box<Aes256Gcm>),
@@ -140,6 +161,10 @@ enum Material {
     P256(Box<p256::ecdsa::SigningKey>),
     P384(Box<p384::ecdsa::SigningKey>),
     P521(Box<p521::ecdsa::SigningKey>),
+    Ed25519Public(Box<ed25519_dalek::VerifyingKey>),
+    P256Public(Box<p256::ecdsa::VerifyingKey>),
+    P384Public(Box<p384::ecdsa::VerifyingKey>),
+    P521Public(Box<p521::ecdsa::VerifyingKey>),
     Rsa(Box<RsaPrivateKey>),
     RsaPublic(Box<RsaPublicKey>),
     Raw,
@@ -578,7 +603,11 @@ impl Key {
                 key.sign(input).to_bytes().to_vec()
             }
             Material::Rsa(key) => rsa_sign(key, input, opts)?,
-            Material::RsaPublic(_) => {
+            Material::RsaPublic(_)
+            | Material::Ed25519Public(_)
+            | Material::P256Public(_)
+            | Material::P384Public(_)
+            | Material::P521Public(_) => {
                 return Err(Error::invalid(
                     "requested version for signing does not contain a private part",
                 ))
@@ -616,10 +645,26 @@ impl Key {
         .map_err(|_| Error::invalid("invalid base64 signature value"))?;
         let material = self.material(version)?;
         Ok(match material {
-            Material::P256(key) => ecdsa_verify!(key, p256, input, &sig, opts.marshaling),
-            Material::P384(key) => ecdsa_verify!(key, p384, input, &sig, opts.marshaling),
-            Material::P521(key) => ecdsa_verify!(key, p521, input, &sig, opts.marshaling),
+            Material::P256(key) => {
+                ecdsa_verify!(key.verifying_key(), p256, input, &sig, opts.marshaling)
+            }
+            Material::P384(key) => {
+                ecdsa_verify!(key.verifying_key(), p384, input, &sig, opts.marshaling)
+            }
+            Material::P521(key) => {
+                ecdsa_verify!(
+                    &p521::ecdsa::VerifyingKey::from(key.as_ref()),
+                    p521,
+                    input,
+                    &sig,
+                    opts.marshaling
+                )
+            }
+            Material::P256Public(key) => ecdsa_verify!(key, p256, input, &sig, opts.marshaling),
+            Material::P384Public(key) => ecdsa_verify!(key, p384, input, &sig, opts.marshaling),
+            Material::P521Public(key) => ecdsa_verify!(key, p521, input, &sig, opts.marshaling),
             Material::Ed25519(key) => ed25519_verify(&key.verifying_key(), input, &sig),
+            Material::Ed25519Public(key) => ed25519_verify(key, input, &sig),
             Material::Raw if self.kind == KeyType::Ed25519 => {
                 let derived = self.derive(context, version, 32)?;
                 let bytes: [u8; 64] = derived[..]
@@ -633,6 +678,14 @@ impl Key {
             Material::RsaPublic(key) => rsa_verify(key, input, &sig, opts)?,
             _ => return Err(Error::internal("signing key without signing material")),
         })
+    }
+
+    /// The RSA private key of `version`, if it has one (the mount's BYOK wrapping key).
+    pub(crate) fn rsa_private_key(&self, version: i64) -> Option<&RsaPrivateKey> {
+        match self.material(version) {
+            Ok(Material::Rsa(key)) => Some(key),
+            _ => None,
+        }
     }
 
     /// The Ed25519 public key of `version` derived for `context` (key reads with `context`).
@@ -875,6 +928,16 @@ fn build_material(kind: KeyType, derived: bool, entry: &KeyEntry) -> Result<Mate
         _ if kind.is_symmetric() => symmetric_material(kind, bytes()?)?,
         KeyType::Hmac => Material::Raw,
         KeyType::Ed25519 if derived => Material::Raw,
+        KeyType::Ed25519 if entry.key.is_none() => {
+            let public: [u8; 32] = STANDARD
+                .decode(entry.public_key.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| Error::invalid("key version has no key material"))?;
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&public)
+                .map_err(|_| Error::invalid("invalid ed25519 public key in key entry"))?;
+            Material::Ed25519Public(Box::new(key))
+        }
         KeyType::Ed25519 => {
             let raw = bytes()?;
             let seed: [u8; 32] = raw
@@ -882,6 +945,15 @@ fn build_material(kind: KeyType, derived: bool, entry: &KeyEntry) -> Result<Mate
                 .and_then(|s| s.try_into().ok())
                 .ok_or_else(|| Error::invalid("ed25519 key has the wrong length"))?;
             Material::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
+        }
+        KeyType::EcdsaP256 if entry.ec_d.is_none() => {
+            Material::P256Public(Box::new(ec_public_key!(entry, p256, 32)))
+        }
+        KeyType::EcdsaP384 if entry.ec_d.is_none() => {
+            Material::P384Public(Box::new(ec_public_key!(entry, p384, 48)))
+        }
+        KeyType::EcdsaP521 if entry.ec_d.is_none() => {
+            Material::P521Public(Box::new(ec_public_key!(entry, p521, 66)))
         }
         KeyType::EcdsaP256 => Material::P256(Box::new(ec_key!(entry, p256, 32))),
         KeyType::EcdsaP384 => Material::P384(Box::new(ec_key!(entry, p384, 48))),

@@ -1,7 +1,7 @@
-//! `keys/`, `keys/<name>`, `keys/<name>/config`, `keys/<name>/rotate`, `export/`, `backup/`
-//! and `restore`: managing named keys (openbao `path_keys.go`, `path_keys_config.go`,
-//! `path_rotate.go`, `path_export.go`, `path_backup.go`, `path_restore.go`,
-//! `keysutil/lock_manager.go`).
+//! `keys/`, `keys/<name>`, `keys/<name>/config`, `keys/<name>/rotate`, `keys/<name>/trim`,
+//! `keys/<name>/soft-delete[-restore]`, `export/`, `backup/` and `restore`: managing named keys
+//! (openbao `path_keys.go`, `path_keys_config.go`, `path_rotate.go`, `path_trim.go`,
+//! `path_export.go`, `path_backup.go`, `path_restore.go`, `keysutil/lock_manager.go`).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -132,13 +132,6 @@ pub(super) async fn upsert(
             t.name()
         )));
     }
-    let _guard = transit.lock(new.name).await;
-    if let Some(policy) = load_policy(storage, new.name).await? {
-        // Created by another request meanwhile.
-        let key = std::sync::Arc::new(super::build_key(policy).await?);
-        transit.set_cached(new.name, Some(key.clone()));
-        return Ok((key, false));
-    }
     let mut policy = Policy {
         name: new.name.to_owned(),
         key_type: t.code(),
@@ -156,7 +149,28 @@ pub(super) async fn upsert(
             policy.convergent_version = -1;
         }
     }
-    let policy = rotate_blocking(policy).await?;
+    get_or_create(transit, storage, policy).await
+}
+
+/// The key named `new.name`, or else `new` with a first version, stored. The bool says whether
+/// it was created. The name is not checked: the mount's own wrapping key has a `/` in it.
+pub(super) async fn get_or_create(
+    transit: &Transit,
+    storage: &dyn Storage,
+    new: Policy,
+) -> Result<(std::sync::Arc<Key>, bool), Error> {
+    if let Some(key) = transit.key(storage, &new.name).await? {
+        return Ok((key, false));
+    }
+    let name = new.name.clone();
+    let _guard = transit.lock(&name).await;
+    if let Some(policy) = load_policy(storage, &name).await? {
+        // Created by another request meanwhile.
+        let key = std::sync::Arc::new(super::build_key(policy).await?);
+        transit.set_cached(&name, Some(key.clone()));
+        return Ok((key, false));
+    }
+    let policy = rotate_blocking(new).await?;
     let key = transit.persist(storage, policy).await?;
     Ok((key, true))
 }
@@ -346,6 +360,86 @@ pub(super) async fn rotate(
     let policy = rotate_blocking(policy).await?;
     let key = transit.persist(storage, policy).await?;
     Ok(Some(format_key(&key, None)?))
+}
+
+/// POST `keys/<name>/trim`: raises `min_available_version`, deleting every version below it
+/// from storage for good. It may not pass `min_decryption_version` nor
+/// `min_encryption_version`, and needs both set (OpenBao's `pathTrimUpdate`, checks in its
+/// order and with its texts, "minmum" included).
+pub(super) async fn trim(
+    transit: &Transit,
+    req: &Request,
+    name: &str,
+    storage: &dyn Storage,
+) -> Result<Option<Response>, Error> {
+    let requested = Fields::new(&req.data)
+        .upfront(true)
+        .int("min_available_version")?;
+    let _guard = transit.lock(name).await;
+    let Some(mut p) = load_policy(storage, name).await? else {
+        return Err(Error::invalid("invalid key name"));
+    };
+    let Some(v) = requested else {
+        return Err(Error::invalid("missing min_available_version"));
+    };
+    let refusal = if v < p.min_available_version {
+        Some("minimum available version cannot be decremented")
+    } else if p.min_encryption_version == 0 {
+        Some(
+            "minimum available version cannot be set when minimum encryption version is not \
+             set",
+        )
+    } else if p.min_decryption_version == 0 {
+        Some(
+            "minimum available version cannot be set when minimum decryption version is not \
+             set",
+        )
+    } else if v > p.min_encryption_version {
+        Some("minimum available version cannot be greater than minmum encryption version")
+    } else if v > p.min_decryption_version {
+        Some("minimum available version cannot be greater than minimum decryption version")
+    } else if v < 0 {
+        Some("minimum available version cannot be negative")
+    } else if v == 0 {
+        Some("minimum available version should be positive")
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        return Err(Error::invalid(refusal));
+    }
+    p.min_available_version = v;
+    let key = transit.persist(storage, p).await?;
+    Ok(Some(format_key(&key, None)?))
+}
+
+/// DELETE `keys/<name>/soft-delete` (`restore` false) and POST
+/// `keys/<name>/soft-delete-restore` (`restore` true): marks the key unusable for every
+/// operation, or usable again, keeping its versions and settings. Nothing happens to a key
+/// that does not exist (OpenBao answers 204 then); a key already in the asked state gets
+/// OpenBao's warning.
+pub(super) async fn soft_delete(
+    transit: &Transit,
+    name: &str,
+    restore: bool,
+    storage: &dyn Storage,
+) -> Result<Option<Response>, Error> {
+    let _guard = transit.lock(name).await;
+    let Some(mut p) = load_policy(storage, name).await? else {
+        return Ok(None);
+    };
+    let unchanged = p.soft_deleted != restore;
+    p.soft_deleted = !restore;
+    let key = transit.persist(storage, p).await?;
+    let mut resp = format_key(&key, None)?;
+    if unchanged {
+        resp = resp.warn(if restore {
+            "key was already restored"
+        } else {
+            "key was already marked as soft deleted"
+        });
+    }
+    Ok(Some(resp))
 }
 
 /// Adds a version; RSA generation runs off the async workers.
@@ -876,7 +970,7 @@ fn rsa_private(go: &super::policy::GoRsaPrivateKey) -> Result<rsa::RsaPrivateKey
 }
 
 /// PEM as Go's `pem.EncodeToMemory`: 64-column base64, a trailing newline.
-fn pem_encode(label: &str, der: &[u8]) -> String {
+pub(super) fn pem_encode(label: &str, der: &[u8]) -> String {
     let body = STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for chunk in body.as_bytes().chunks(64) {
@@ -887,7 +981,7 @@ fn pem_encode(label: &str, der: &[u8]) -> String {
     out
 }
 
-fn pem_decode(pem: &str) -> Option<Vec<u8>> {
+pub(super) fn pem_decode(pem: &str) -> Option<Vec<u8>> {
     let body: String = pem
         .lines()
         .filter(|l| !l.starts_with("-----"))
@@ -897,7 +991,7 @@ fn pem_decode(pem: &str) -> Option<Vec<u8>> {
 }
 
 /// Key names are one path segment (OpenBao's `GenericNameRegex`).
-fn validate_name(name: &str) -> Result<(), Error> {
+pub(super) fn validate_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
         && name
             .bytes()

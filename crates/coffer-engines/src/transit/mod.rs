@@ -1,7 +1,8 @@
 //! The transit secrets engine (encryption as a service), after openbao
 //! `builtin/logical/transit` and `sdk/helper/keysutil`: named keys that never leave coffer
 //! unless marked exportable, and the operations on them — encrypt, decrypt, rewrap, datakey,
-//! hmac, sign, verify, hash, random, export, backup and restore. Paths, fields, answers and
+//! hmac, sign, verify, hash, random, export, backup and restore, trimming old versions, soft
+//! deletion, and importing keys made elsewhere (`import.rs`). Paths, fields, answers and
 //! error texts are OpenBao 2.7.2's; ciphertexts (`vault:v<N>:...`) and backups are
 //! byte-compatible with it, so keys and data move between the two.
 //!
@@ -31,6 +32,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
 mod crypt;
+mod import;
 mod key;
 mod keys;
 mod misc;
@@ -69,6 +71,12 @@ enum Handler {
     Key,
     KeyConfig,
     Rotate,
+    Trim,
+    SoftDelete,
+    SoftDeleteRestore,
+    WrappingKey,
+    Import,
+    ImportVersion,
     Encrypt,
     Decrypt,
     Rewrap,
@@ -92,6 +100,12 @@ impl Transit {
             .path(Path::new("keys/").list(H::KeysList))
             .path(Path::new("keys/{name}/config").write(H::KeyConfig))
             .path(Path::new("keys/{name}/rotate").write(H::Rotate))
+            .path(Path::new("keys/{name}/trim").write(H::Trim))
+            .path(Path::new("keys/{name}/soft-delete").delete(H::SoftDelete))
+            .path(Path::new("keys/{name}/soft-delete-restore").write(H::SoftDeleteRestore))
+            .path(Path::new("keys/{name}/import").write(H::Import))
+            .path(Path::new("keys/{name}/import_version").write(H::ImportVersion))
+            .path(Path::new("wrapping_key").read(H::WrappingKey))
             .path(
                 Path::new("keys/{name}")
                     .read(H::Key)
@@ -211,6 +225,12 @@ impl Backend for Transit {
             (Handler::Key, _) => keys::create(self, &req, name, storage).await,
             (Handler::KeyConfig, _) => keys::config(self, &req, name, storage).await,
             (Handler::Rotate, _) => keys::rotate(self, name, storage).await,
+            (Handler::Trim, _) => keys::trim(self, &req, name, storage).await,
+            (Handler::SoftDelete, _) => keys::soft_delete(self, name, false, storage).await,
+            (Handler::SoftDeleteRestore, _) => keys::soft_delete(self, name, true, storage).await,
+            (Handler::WrappingKey, _) => import::read_wrapping_key(self, storage).await,
+            (Handler::Import, _) => import::import(self, &req, name, storage).await,
+            (Handler::ImportVersion, _) => import::import_version(self, &req, name, storage).await,
             (Handler::Export, _) => {
                 keys::export(
                     self,

@@ -472,6 +472,15 @@ impl Policy {
             }
             self.archive_version = v;
         }
+        // `keys/<name>/trim` raised `min_available_version`: the versions below it leave the
+        // archive for good (OpenBao's "Trim the keys if required").
+        if self.archive_min_version < self.min_available_version {
+            let trimmed = usize::try_from(self.min_available_version - self.archive_min_version)
+                .map_err(|_| Error::internal("archive index out of range"))?
+                .min(archive.keys.len());
+            archive.keys.drain(..trimmed);
+            self.archive_min_version = self.min_available_version;
+        }
         let first = self.latest_version - self.keys.len() as i64 + 1;
         for v in first..self.min_decryption_version {
             self.keys.remove(&v.to_string());
@@ -616,8 +625,8 @@ pub(crate) const DEFAULT_VERSION_TEMPLATE: &str = "vault:v{{version}}:";
 pub(crate) const CURRENT_CONVERGENT_VERSION: i64 = 3;
 pub(crate) const KDF_HMAC_SHA256_COUNTER: i64 = 0;
 pub(crate) const KDF_HKDF_SHA256: i64 = 1;
-const HMAC_MIN_KEY_SIZE: usize = 32;
-const HMAC_MAX_KEY_SIZE: usize = 512;
+pub(crate) const HMAC_MIN_KEY_SIZE: usize = 32;
+pub(crate) const HMAC_MAX_KEY_SIZE: usize = 512;
 
 #[cfg(test)]
 mod tests {
@@ -663,6 +672,39 @@ mod tests {
             policy.keys["1"].key.as_ref().unwrap().as_slice(),
             archive.keys[1].key.as_ref().unwrap().as_slice()
         );
+    }
+
+    #[test]
+    fn trimming_drops_archived_versions_below_min_available() {
+        let mut policy = Policy {
+            key_type: KeyType::Aes256Gcm96.code(),
+            ..Policy::default()
+        };
+        let mut archive = Archive::default();
+        for _ in 0..5 {
+            policy.rotate_in_memory().unwrap();
+            policy.handle_archiving(&mut archive).unwrap();
+        }
+        let v3 = policy.keys["3"].key.clone();
+        policy.min_decryption_version = 3;
+        policy.min_encryption_version = 4;
+        policy.min_available_version = 3;
+        policy.handle_archiving(&mut archive).unwrap();
+        assert_eq!(archive.keys.len(), 3, "versions 3, 4 and 5 remain");
+        assert_eq!(archive.keys[0].key, v3, "slot 0 is now version 3");
+        assert_eq!(policy.archive_min_version, 3);
+        assert_eq!(policy.keys.keys().collect::<Vec<_>>(), vec!["3", "4", "5"]);
+        // Versions moved back from the archive are indexed from the new minimum.
+        policy.min_decryption_version = 4;
+        policy.handle_archiving(&mut archive).unwrap();
+        policy.min_decryption_version = 3;
+        policy.handle_archiving(&mut archive).unwrap();
+        assert_eq!(policy.keys["3"].key, v3);
+        // A later rotation appends after the trimmed archive.
+        policy.rotate_in_memory().unwrap();
+        policy.handle_archiving(&mut archive).unwrap();
+        assert_eq!(archive.keys.len(), 4);
+        assert_eq!(archive.keys[3].key, policy.keys["6"].key);
     }
 
     #[test]

@@ -822,3 +822,694 @@ async fn backups_write_go_zero_time_for_the_empty_archive_slot() {
     );
     assert!(text.contains(r#""time":"0001-01-01T00:00:00Z""#));
 }
+
+/// The archive of `name` as stored: (archive_min_version from the policy, archived entries).
+async fn stored_archive(s: &MemStorage, name: &str) -> (i64, Vec<Value>) {
+    use coffer_sdk::Storage;
+    let policy: Value =
+        serde_json::from_slice(&s.get(&format!("policy/{name}")).await.unwrap().unwrap()).unwrap();
+    let archive: Value =
+        serde_json::from_slice(&s.get(&format!("archive/{name}")).await.unwrap().unwrap()).unwrap();
+    (
+        policy["archive_min_version"].as_i64().unwrap(),
+        archive["keys"].as_array().unwrap().clone(),
+    )
+}
+
+#[tokio::test]
+async fn trim_follows_openbao_rules_and_drops_archived_versions() {
+    let (t, s) = (Transit::new(), MemStorage::default());
+    ok(&t, &s, Operation::Update, "keys/k", json!({})).await;
+    for _ in 0..4 {
+        ok(&t, &s, Operation::Update, "keys/k/rotate", json!({})).await;
+    }
+    let v1 = ok(
+        &t,
+        &s,
+        Operation::Update,
+        "encrypt/k",
+        json!({"plaintext": PT, "key_version": 1}),
+    )
+    .await["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        bad(
+            &t,
+            &s,
+            "keys/nope/trim",
+            json!({"min_available_version": 1})
+        )
+        .await,
+        "invalid key name"
+    );
+    assert_eq!(
+        bad(&t, &s, "keys/k/trim", json!({})).await,
+        "missing min_available_version"
+    );
+    assert_eq!(
+        bad(&t, &s, "keys/k/trim", json!({"min_available_version": 1})).await,
+        "minimum available version cannot be set when minimum encryption version is not set"
+    );
+    assert!(
+        bad(&t, &s, "keys/k/trim", json!({"min_available_version": "x"}))
+            .await
+            .starts_with("Field validation failed: error converting input for field")
+    );
+    ok(
+        &t,
+        &s,
+        Operation::Update,
+        "keys/k/config",
+        json!({"min_decryption_version": 3, "min_encryption_version": 4}),
+    )
+    .await;
+    for (v, msg) in [
+        (
+            4,
+            "minimum available version cannot be greater than minimum decryption version",
+        ),
+        (0, "minimum available version should be positive"),
+        (-1, "minimum available version cannot be decremented"),
+    ] {
+        assert_eq!(
+            bad(&t, &s, "keys/k/trim", json!({"min_available_version": v})).await,
+            msg
+        );
+    }
+    let (min, archived) = stored_archive(&s, "k").await;
+    assert_eq!((min, archived.len()), (0, 6), "slot 0 and versions 1 to 5");
+
+    let key = ok(
+        &t,
+        &s,
+        Operation::Update,
+        "keys/k/trim",
+        json!({"min_available_version": 3}),
+    )
+    .await;
+    assert_eq!(key["min_available_version"], 3);
+    let (min, archived) = stored_archive(&s, "k").await;
+    assert_eq!((min, archived.len()), (3, 3), "versions 1 and 2 are gone");
+    assert_eq!(
+        bad(&t, &s, "keys/k/trim", json!({"min_available_version": 2})).await,
+        "minimum available version cannot be decremented"
+    );
+    assert_eq!(
+        bad(
+            &t,
+            &s,
+            "keys/k/config",
+            json!({"min_decryption_version": 2})
+        )
+        .await,
+        "min decryption version should not be less then min available version"
+    );
+    // Version 1 is gone for good: its ciphertexts can never be decrypted again.
+    assert_eq!(
+        bad(&t, &s, "decrypt/k", json!({"ciphertext": v1})).await,
+        "ciphertext or signature version is disallowed by policy (too old)"
+    );
+    // The archive stays consistent: a fresh node moves version 3 back and forth, and a
+    // rotation appends version 6 after the trimmed archive.
+    let t2 = Transit::new();
+    ok(
+        &t2,
+        &s,
+        Operation::Update,
+        "keys/k/config",
+        json!({"min_decryption_version": 4}),
+    )
+    .await;
+    ok(
+        &t2,
+        &s,
+        Operation::Update,
+        "keys/k/config",
+        json!({"min_decryption_version": 3}),
+    )
+    .await;
+    ok(&t2, &s, Operation::Update, "keys/k/rotate", json!({})).await;
+    let (_, archived) = stored_archive(&s, "k").await;
+    assert_eq!(archived.len(), 4);
+    let key = ok(&t2, &s, Operation::Read, "keys/k", json!({})).await;
+    assert_eq!(
+        key["keys"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec!["3", "4", "5", "6"]
+    );
+}
+
+#[tokio::test]
+async fn soft_delete_blocks_use_until_restored() {
+    let (t, s) = (Transit::new(), MemStorage::default());
+    ok(&t, &s, Operation::Update, "keys/k", json!({})).await;
+    let ct = ok(
+        &t,
+        &s,
+        Operation::Update,
+        "encrypt/k",
+        json!({"plaintext": PT}),
+    )
+    .await["ciphertext"]
+        .clone();
+    let resp = call(&t, &s, Operation::Delete, "keys/k/soft-delete", json!({}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(resp.warnings.is_empty());
+    assert_eq!(resp.data.unwrap()["soft_deleted"], true);
+    let again = call(&t, &s, Operation::Delete, "keys/k/soft-delete", json!({}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again.warnings,
+        vec!["key was already marked as soft deleted"]
+    );
+    for (path, body) in [
+        ("encrypt/k", json!({"plaintext": PT})),
+        ("decrypt/k", json!({"ciphertext": ct})),
+        ("hmac/k", json!({"input": PT})),
+        ("keys/k/rotate", json!({})),
+    ] {
+        assert_eq!(
+            bad(&t, &s, path, body).await,
+            "refusing to use soft-deleted key",
+            "{path}"
+        );
+    }
+    // The state is stored: another node sees it.
+    let t2 = Transit::new();
+    assert_eq!(
+        ok(&t2, &s, Operation::Read, "keys/k", json!({})).await["soft_deleted"],
+        true
+    );
+    let restored = ok(
+        &t2,
+        &s,
+        Operation::Update,
+        "keys/k/soft-delete-restore",
+        json!({}),
+    )
+    .await;
+    assert_eq!(restored["soft_deleted"], false);
+    let dec = ok(
+        &t2,
+        &s,
+        Operation::Update,
+        "decrypt/k",
+        json!({"ciphertext": ct}),
+    )
+    .await;
+    assert_eq!(dec["plaintext"], PT);
+    let again = call(
+        &t2,
+        &s,
+        Operation::Update,
+        "keys/k/soft-delete-restore",
+        json!({}),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(again.warnings, vec!["key was already restored"]);
+    // A key that does not exist: nothing happens, no error (OpenBao's 204).
+    assert!(call(
+        &t,
+        &s,
+        Operation::Delete,
+        "keys/nope/soft-delete",
+        json!({})
+    )
+    .await
+    .unwrap()
+    .is_none());
+    assert!(!s.keys().iter().any(|k| k.ends_with("/nope")));
+}
+
+/// Stores a fixed RSA-4096 wrapping key, as the mount would generate on first use, so the
+/// tests do not wait for a 4096-bit key generation in a debug build.
+async fn seed_wrapping_key(t: &Transit, s: &MemStorage) {
+    use super::policy::{go_rsa_private, KeyEntry, KeyType, Policy};
+    use rsa::pkcs8::DecodePrivateKey;
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("testdata/wrapping-key-rsa4096.pem"))
+        .unwrap();
+    let entry = KeyEntry {
+        rsa_key: Some(go_rsa_private(&key).unwrap()),
+        creation_time: 1,
+        ..KeyEntry::default()
+    };
+    let policy = Policy {
+        name: "import/wrapping-key".to_owned(),
+        key_type: KeyType::Rsa4096.code(),
+        latest_version: 1,
+        min_decryption_version: 1,
+        keys: [("1".to_owned(), entry)].into_iter().collect(),
+        ..Policy::default()
+    };
+    t.persist(s, policy).await.unwrap();
+}
+
+/// `target` wrapped for the mount as OpenBao's BYOK format wants it: RSA-OAEP(SHA-256) of an
+/// ephemeral AES-256 key, then AES-KWP of the target under it.
+async fn wrap_for_import(t: &Transit, s: &MemStorage, target: &[u8]) -> String {
+    use aes_kw::KeyInit;
+    use base64::Engine;
+    use rand::RngCore;
+    use rsa::pkcs8::DecodePublicKey;
+    let pem = ok(t, s, Operation::Read, "wrapping_key", json!({})).await["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n") && pem.ends_with("-----\n"));
+    let public = rsa::RsaPublicKey::from_public_key_pem(&pem).unwrap();
+    let mut ephemeral = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut ephemeral);
+    let mut blob = public
+        .encrypt(
+            &mut rand::rngs::OsRng,
+            rsa::Oaep::new::<sha2::Sha256>(),
+            &ephemeral,
+        )
+        .unwrap();
+    let kwp = aes_kw::KwpAes256::new_from_slice(&ephemeral).unwrap();
+    let mut buf = vec![0u8; target.len().div_ceil(8) * 8 + 8];
+    blob.extend_from_slice(kwp.wrap_key(target, &mut buf).unwrap());
+    base64::engine::general_purpose::STANDARD.encode(blob)
+}
+
+#[tokio::test]
+async fn wrapping_key_is_created_once_and_listed_as_openbao_does() {
+    let (t, s) = (Transit::new(), MemStorage::default());
+    seed_wrapping_key(&t, &s).await;
+    let first = ok(&t, &s, Operation::Read, "wrapping_key", json!({})).await;
+    let second = ok(
+        &Transit::new(),
+        &s,
+        Operation::Read,
+        "wrapping_key",
+        json!({}),
+    )
+    .await;
+    assert_eq!(first, second);
+    let listed = ok(&t, &s, Operation::List, "keys", json!({})).await;
+    assert_eq!(listed["keys"], json!(["import/"]));
+}
+
+#[tokio::test]
+async fn imported_aes_key_decrypts_what_was_encrypted_outside() {
+    use aes_gcm::aead::{Aead, KeyInit};
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let (t, s) = (Transit::new(), MemStorage::default());
+    seed_wrapping_key(&t, &s).await;
+    let raw = [42u8; 32];
+    let wrapped = wrap_for_import(&t, &s, &raw).await;
+    let resp = call(
+        &t,
+        &s,
+        Operation::Update,
+        "keys/byok/import",
+        json!({"ciphertext": wrapped}),
+    )
+    .await
+    .unwrap();
+    assert!(resp.is_none(), "204 as OpenBao");
+    // Encrypted by someone else with the same key: nonce | ciphertext | tag.
+    let nonce = [9u8; 12];
+    let cipher = aes_gcm::Aes256Gcm::new_from_slice(&raw).unwrap();
+    let mut body = nonce.to_vec();
+    body.extend(cipher.encrypt(&nonce.into(), &b"outside"[..]).unwrap());
+    let dec = ok(
+        &t,
+        &s,
+        Operation::Update,
+        "decrypt/byok",
+        json!({"ciphertext": format!("vault:v1:{}", b64(&body))}),
+    )
+    .await;
+    assert_eq!(dec["plaintext"], b64(b"outside"));
+    let key = ok(&t, &s, Operation::Read, "keys/byok", json!({})).await;
+    assert_eq!(key["imported_key"], true);
+    assert_eq!(key["imported_key_allow_rotation"], false);
+    assert_eq!(
+        bad(&t, &s, "keys/byok/rotate", json!({})).await,
+        "imported key byok does not allow rotation within Vault"
+    );
+    // A second version of the same imported key.
+    let raw2 = [43u8; 32];
+    let wrapped = wrap_for_import(&t, &s, &raw2).await;
+    ok_none(
+        &t,
+        &s,
+        "keys/byok/import_version",
+        json!({"ciphertext": wrapped}),
+    )
+    .await;
+    let enc = ok(
+        &t,
+        &s,
+        Operation::Update,
+        "encrypt/byok",
+        json!({"plaintext": PT}),
+    )
+    .await;
+    assert!(enc["ciphertext"].as_str().unwrap().starts_with("vault:v2:"));
+    let sealed = super::decode_b64(&enc["ciphertext"].as_str().unwrap()[9..]).unwrap();
+    let cipher2 = aes_gcm::Aes256Gcm::new_from_slice(&raw2).unwrap();
+    let opened = cipher2
+        .decrypt(sealed[..12].into(), &sealed[12..])
+        .expect("version 2 is the imported key");
+    assert_eq!(opened, b"hello world");
+}
+
+async fn ok_none(t: &Transit, s: &MemStorage, path: &str, body: Value) {
+    let resp = call(t, s, Operation::Update, path, body)
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert!(resp.is_none(), "{path}: expected no content");
+}
+
+#[tokio::test]
+async fn import_refusals_carry_openbao_texts() {
+    let (t, s) = (Transit::new(), MemStorage::default());
+    seed_wrapping_key(&t, &s).await;
+    let wrapped = wrap_for_import(&t, &s, &[1u8; 32]).await;
+    for (body, msg) in [
+        (
+            json!({"ciphertext": wrapped, "convergent_encryption": false}),
+            "import cannot be used on keys with convergent encryption enabled",
+        ),
+        (
+            json!({"ciphertext": wrapped, "auto_rotate_period": "2h"}),
+            "allow_rotation must be set to true if auto-rotation is enabled",
+        ),
+        (
+            json!({"ciphertext": wrapped, "type": "foo"}),
+            "unknown key type: foo",
+        ),
+        (
+            json!({"ciphertext": wrapped, "hash_function": "md5"}),
+            "unknown hash function: md5",
+        ),
+        (
+            json!({"ciphertext": "AAAA"}),
+            "provided ciphertext is too short",
+        ),
+        (
+            json!({"ciphertext": "!!"}),
+            "illegal base64 data at input byte 0",
+        ),
+        (
+            json!({"ciphertext": wrapped, "hash_function": "sha1"}),
+            "crypto/rsa: decryption error",
+        ),
+        (
+            json!({"ciphertext": wrapped, "type": "aes128-gcm96"}),
+            "error importing key: invalid key size 32 bytes for key type aes128-gcm96",
+        ),
+        (
+            json!({}),
+            "provided type does not support public_key import",
+        ),
+        (
+            json!({"ciphertext": wrapped, "type": "ecdsa-p256"}),
+            "error importing key: error parsing asymmetric key: asn1: structure error: ",
+        ),
+        (
+            json!({"public_key": "nope", "type": "ecdsa-p256"}),
+            "error importing key: error parsing public key: not in PEM format",
+        ),
+    ] {
+        let got = bad(&t, &s, "keys/x/import", body.clone()).await;
+        assert!(got.starts_with(msg), "{body}: {got}");
+    }
+    // A wrapped blob whose KWP part was tampered with.
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut blob = engine.decode(&wrapped).unwrap();
+    let last = blob.len() - 1;
+    blob[last] ^= 1;
+    assert_eq!(
+        bad(
+            &t,
+            &s,
+            "keys/x/import",
+            json!({"ciphertext": engine.encode(&blob)})
+        )
+        .await,
+        "kwp: unwrap failed integrity check"
+    );
+    blob.truncate(blob.len() - 4);
+    assert_eq!(
+        bad(
+            &t,
+            &s,
+            "keys/x/import",
+            json!({"ciphertext": engine.encode(&blob)})
+        )
+        .await,
+        "kwp: wrapped key size must be a multiple of 8 bytes"
+    );
+    assert!(
+        !s.keys().iter().any(|k| k.ends_with("/x")),
+        "nothing stored"
+    );
+    ok(&t, &s, Operation::Update, "keys/gen", json!({})).await;
+    assert_eq!(
+        bad(&t, &s, "keys/gen/import", json!({"ciphertext": wrapped})).await,
+        "the import path cannot be used with an existing key; use import-version to rotate an \
+         existing imported key"
+    );
+    assert_eq!(
+        bad(
+            &t,
+            &s,
+            "keys/gen/import_version",
+            json!({"ciphertext": wrapped})
+        )
+        .await,
+        "the import_version endpoint can only be used with an imported key"
+    );
+    assert_eq!(
+        bad(
+            &t,
+            &s,
+            "keys/none/import_version",
+            json!({"ciphertext": wrapped})
+        )
+        .await,
+        "no key found with name none; to import a new key, use the import/ endpoint"
+    );
+}
+
+#[tokio::test]
+async fn imported_ed25519_public_key_verifies_then_gets_its_private_part() {
+    use base64::Engine;
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    use ed25519_dalek::Signer;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let (t, s) = (Transit::new(), MemStorage::default());
+    seed_wrapping_key(&t, &s).await;
+    let outside = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
+    let public_pem = outside
+        .verifying_key()
+        .to_public_key_pem(Default::default())
+        .unwrap();
+    ok_none(
+        &t,
+        &s,
+        "keys/ed/import",
+        json!({"type": "ed25519", "public_key": public_pem}),
+    )
+    .await;
+    let sig = format!("vault:v1:{}", b64(&outside.sign(b"hello").to_bytes()));
+    let verified = ok(
+        &t,
+        &s,
+        Operation::Update,
+        "verify/ed",
+        json!({"input": b64(b"hello"), "signature": sig}),
+    )
+    .await;
+    assert_eq!(verified["valid"], true);
+    assert_eq!(
+        bad(&t, &s, "sign/ed", json!({"input": b64(b"hello")})).await,
+        "requested version for signing does not contain a private part"
+    );
+    let key = ok(&t, &s, Operation::Read, "keys/ed", json!({})).await;
+    assert_eq!(
+        key["keys"]["1"]["public_key"],
+        b64(outside.verifying_key().as_bytes())
+    );
+    // A public key cannot replace a public key; the matching private key completes it.
+    assert_eq!(
+        bad(
+            &t,
+            &s,
+            "keys/ed/import_version",
+            json!({"public_key": public_pem, "version": 1})
+        )
+        .await,
+        "cannot add a public key to a key version that already has a public key set"
+    );
+    let other = ed25519_dalek::SigningKey::from_bytes(&[6u8; 32]);
+    let wrapped_other = wrap_for_import(&t, &s, other.to_pkcs8_der().unwrap().as_bytes()).await;
+    assert_eq!(
+        bad(
+            &t,
+            &s,
+            "keys/ed/import_version",
+            json!({"ciphertext": wrapped_other, "version": 1})
+        )
+        .await,
+        "cannot import key, key pair does not match"
+    );
+    let wrapped = wrap_for_import(&t, &s, outside.to_pkcs8_der().unwrap().as_bytes()).await;
+    ok_none(
+        &t,
+        &s,
+        "keys/ed/import_version",
+        json!({"ciphertext": wrapped, "version": 1}),
+    )
+    .await;
+    assert_eq!(
+        bad(
+            &t,
+            &s,
+            "keys/ed/import_version",
+            json!({"ciphertext": wrapped, "version": 1})
+        )
+        .await,
+        "private key imported, key version cannot be updated"
+    );
+    let signed = ok(
+        &t,
+        &s,
+        Operation::Update,
+        "sign/ed",
+        json!({"input": b64(b"hello")}),
+    )
+    .await;
+    assert_eq!(
+        signed["signature"], sig,
+        "ed25519 signatures are deterministic"
+    );
+    // The private part reached the archive too: it survives a trip through it.
+    ok_none(
+        &t,
+        &s,
+        "keys/ed/import_version",
+        json!({"ciphertext": wrapped_other}),
+    )
+    .await;
+    for v in [2, 1] {
+        ok(
+            &t,
+            &s,
+            Operation::Update,
+            "keys/ed/config",
+            json!({"min_decryption_version": v}),
+        )
+        .await;
+    }
+    let signed = ok(
+        &Transit::new(),
+        &s,
+        Operation::Update,
+        "sign/ed",
+        json!({"input": b64(b"hello"), "key_version": 1}),
+    )
+    .await;
+    assert_eq!(signed["signature"], sig);
+}
+
+#[tokio::test]
+async fn imported_ecdsa_and_hmac_keys_work_with_outside_tools() {
+    use base64::Engine;
+    use p256::ecdsa::signature::Signer;
+    use p256::pkcs8::EncodePrivateKey;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let (t, s) = (Transit::new(), MemStorage::default());
+    seed_wrapping_key(&t, &s).await;
+    let secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
+    let wrapped = wrap_for_import(&t, &s, secret.to_pkcs8_der().unwrap().as_bytes()).await;
+    assert_eq!(
+        bad(
+            &t,
+            &s,
+            "keys/ec/import",
+            json!({"ciphertext": wrapped, "type": "ecdsa-p384"})
+        )
+        .await,
+        "error importing key: invalid curve: expected P-384, got P-256"
+    );
+    assert_eq!(
+        bad(
+            &t,
+            &s,
+            "keys/ec/import",
+            json!({"ciphertext": wrapped, "type": "ed25519"})
+        )
+        .await,
+        "error importing key: invalid key type: expected ed25519, got *ecdsa.PrivateKey"
+    );
+    ok_none(
+        &t,
+        &s,
+        "keys/ec/import",
+        json!({"ciphertext": wrapped, "type": "ecdsa-p256", "exportable": true}),
+    )
+    .await;
+    let signing = p256::ecdsa::SigningKey::from(&secret);
+    let sig: p256::ecdsa::Signature = signing.sign(b"data");
+    let verified = ok(
+        &t,
+        &s,
+        Operation::Update,
+        "verify/ec",
+        json!({"input": b64(b"data"), "signature": format!("vault:v1:{}", b64(sig.to_der().as_bytes()))}),
+    )
+    .await;
+    assert_eq!(verified["valid"], true);
+    let exported = ok(
+        &t,
+        &s,
+        Operation::Read,
+        "export/signing-key/ec/1",
+        json!({"format": "der"}),
+    )
+    .await;
+    assert_eq!(
+        exported["keys"]["1"],
+        b64(secret.to_pkcs8_der().unwrap().as_bytes())
+    );
+
+    let mac_key = [3u8; 40];
+    let wrapped = wrap_for_import(&t, &s, &mac_key).await;
+    ok_none(
+        &t,
+        &s,
+        "keys/mac/import",
+        json!({"ciphertext": wrapped, "type": "hmac"}),
+    )
+    .await;
+    let key = ok(&t, &s, Operation::Read, "keys/mac", json!({})).await;
+    assert_eq!(key["key_size"], 40);
+    let mac = ok(
+        &t,
+        &s,
+        Operation::Update,
+        "hmac/mac",
+        json!({"input": b64(b"m")}),
+    )
+    .await;
+    use hmac::Mac;
+    let mut expected = hmac::Hmac::<sha2::Sha256>::new_from_slice(&mac_key).unwrap();
+    expected.update(b"m");
+    assert_eq!(
+        mac["hmac"],
+        format!("vault:v1:{}", b64(&expected.finalize().into_bytes()))
+    );
+}
