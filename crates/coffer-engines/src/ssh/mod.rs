@@ -1,15 +1,18 @@
-//! The SSH secrets engine in CA mode, after openbao `builtin/logical/ssh`: a CA key pair
-//! (`config/ca`, generated or imported), its public key served without a token
+//! The SSH secrets engine, after openbao `builtin/logical/ssh`, in its two modes. CA mode: a CA
+//! key pair (`config/ca`, generated or imported), its public key served without a token
 //! (`public_key`, for sshd's `TrustedUserCAKeys`), roles of `key_type=ca`, and `sign/<role>`
-//! that turns a user's or host's public key into an OpenSSH certificate. Paths, fields,
-//! answers and error texts are OpenBao 2.7.2's.
+//! that turns a user's or host's public key into an OpenSSH certificate. OTP mode: roles of
+//! `key_type=otp`, `creds/<role>` that issues a one-time password for a user at an IP,
+//! `verify` (without a token) that spends it, `lookup` of the roles covering an IP, and
+//! `config/zeroaddress` (roles allowed any IP). Paths, fields, answers and error texts are
+//! OpenBao 2.7.2's.
 //!
-//! Not served: OpenBao's deprecated OTP mode (`creds`, `verify`, `lookup`, OTP roles),
-//! `issue/<role>`, and the multi-issuer paths (`issuers`, `issuer/<ref>`): every signature
-//! uses the default issuer, i.e. the last `config/ca` written.
+//! Not served: `issue/<role>` and the multi-issuer paths (`issuers`, `issuer/<ref>`): every
+//! signature uses the default issuer, i.e. the last `config/ca` written.
 //!
 //! Storage, relative to the mount: `issuer/<id>` (a CA key pair), `config/default_issuer`,
-//! `roles/<name>`.
+//! `roles/<name>`, `config/zeroaddress`, `salt` (the OTP MAC key), `otp/<selector>` (an
+//! issued OTP, by its MAC) and `otp-expiry/<hour>/<selector>` (the index tidy reads).
 
 use std::sync::Arc;
 
@@ -19,11 +22,15 @@ use coffer_sdk::{
     Backend, BackendConfig, BackendKind, Error, Factory, Operation, Request, Response,
     SpecialPaths, Storage,
 };
+use tokio::sync::Mutex;
 
 mod ca;
+mod cidr;
 mod keys;
+mod otp;
 mod roles;
 mod sign;
+mod zeroaddress;
 
 /// Builds SSH mounts.
 pub fn ssh_factory() -> Factory {
@@ -36,6 +43,8 @@ pub fn ssh_factory() -> Factory {
 /// The SSH engine of one mount; all its state is in the mount's storage.
 pub struct Ssh {
     paths: Paths<Handler>,
+    /// Makes spending an OTP (and making the OTP key) one step: see `otp::verify`.
+    otp_lock: Mutex<()>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +54,10 @@ enum Handler {
     Roles,
     Role,
     Sign,
+    Creds,
+    Verify,
+    Lookup,
+    ZeroAddress,
 }
 
 impl Ssh {
@@ -61,8 +74,20 @@ impl Ssh {
             .path(Path::new("roles").list(Handler::Roles))
             .path(Path::new("roles/").list(Handler::Roles))
             .path(Path::new("roles/{role}").all(Handler::Role))
-            .path(Path::new("sign/{role}").write(Handler::Sign));
-        Ssh { paths }
+            .path(Path::new("sign/{role}").write(Handler::Sign))
+            .path(Path::new("creds/{role}").write(Handler::Creds))
+            .path(Path::new("verify").write(Handler::Verify))
+            .path(Path::new("lookup").write(Handler::Lookup))
+            .path(
+                Path::new("config/zeroaddress")
+                    .read(Handler::ZeroAddress)
+                    .write(Handler::ZeroAddress)
+                    .delete(Handler::ZeroAddress),
+            );
+        Ssh {
+            paths,
+            otp_lock: Mutex::new(()),
+        }
     }
 }
 
@@ -78,10 +103,12 @@ impl Backend for Ssh {
         BackendKind::Secrets
     }
 
-    /// `public_key` is read without a token, as OpenBao's `PathsSpecial.Unauthenticated`.
+    /// `public_key` and `verify` are served without a token, as OpenBao's
+    /// `PathsSpecial.Unauthenticated`: sshd hosts fetch the CA key, and the SSH helper on a
+    /// host spends OTPs, with no token of their own.
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths {
-            unauthenticated: vec!["public_key".to_owned()],
+            unauthenticated: vec!["public_key".to_owned(), "verify".to_owned()],
             root: Vec::new(),
         }
     }
@@ -90,7 +117,11 @@ impl Backend for Ssh {
         let op = req.operation;
         let route = self.paths.route(&req.path, op)?;
         let role = route.captures.get("role").unwrap_or_default();
-        if matches!(route.handler, Handler::Role | Handler::Sign) && !valid_name(role) {
+        if matches!(
+            route.handler,
+            Handler::Role | Handler::Sign | Handler::Creds
+        ) && !valid_name(role)
+        {
             return Err(Error::UnsupportedPath(req.path.clone()));
         }
         match (route.handler, op) {
@@ -107,7 +138,22 @@ impl Backend for Ssh {
             (Handler::Role, Operation::List) => Err(Error::UnsupportedPath(req.path.clone())),
             (Handler::Role, Operation::Patch) => Err(Error::UnsupportedOperation),
             (Handler::Sign, _) => sign::sign(&req, role, storage).await,
+            (Handler::Creds, _) => {
+                otp::creds(&req, role, storage, &self.otp_lock, otp::unix_now()).await
+            }
+            (Handler::Verify, _) => {
+                otp::verify(&req, storage, &self.otp_lock, otp::unix_now()).await
+            }
+            (Handler::Lookup, _) => otp::lookup(&req, storage).await,
+            (Handler::ZeroAddress, Operation::Read) => zeroaddress::read(storage).await,
+            (Handler::ZeroAddress, Operation::Delete) => zeroaddress::delete(storage).await,
+            (Handler::ZeroAddress, _) => zeroaddress::write(&req, storage).await,
         }
+    }
+
+    /// Deletes OTPs whose TTL ran out unspent.
+    async fn periodic(&self, storage: &dyn Storage) -> Result<(), Error> {
+        otp::tidy(storage, otp::unix_now()).await
     }
 }
 

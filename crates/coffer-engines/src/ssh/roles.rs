@@ -1,15 +1,19 @@
-//! `roles/<name>` and `roles` LIST, after openbao `path_roles.go`: CA roles only (`key_type=ca`).
-//! OTP roles belong to OpenBao's deprecated OTP mode, which coffer does not serve; `dynamic`
-//! gets OpenBao's own refusal.
+//! `roles/<name>` and `roles` LIST, after openbao `path_roles.go`: CA roles (`key_type=ca`, for
+//! `sign/<role>`) and OTP roles (`key_type=otp`, for `creds/<role>`); `dynamic` gets OpenBao's
+//! own refusal. Deleting a role also takes it off `config/zeroaddress`.
 
 use std::collections::BTreeMap;
 
 use coffer_sdk::framework::Fields;
-use coffer_sdk::{Error, Request, Response, Storage};
+use coffer_sdk::{Error, Request, Response, Storage, StorageOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-/// A CA role as stored under `roles/<name>`. Durations are whole seconds.
+use super::{cidr, zeroaddress};
+
+/// A role as stored under `roles/<name>`: one shape for both key types, as OpenBao's
+/// `sshRole`; an OTP role sets only `key_type`, `default_user`, `allowed_users`, `cidr_list`,
+/// `exclude_cidr_list` and `port`. Durations are whole seconds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub(crate) struct Role {
@@ -40,12 +44,28 @@ pub(crate) struct Role {
     pub(crate) algorithm_signer: String,
     pub(crate) not_before_duration: i64,
     pub(crate) issuer_ref: String,
+    pub(crate) cidr_list: String,
+    pub(crate) exclude_cidr_list: String,
+    pub(crate) port: i64,
 }
 
 impl Role {
-    /// The role as OpenBao's read answers it.
+    pub(crate) fn is_otp(&self) -> bool {
+        self.key_type == KEY_TYPE_OTP
+    }
+
+    /// The role as OpenBao's read answers it (`parseRole`): an OTP role shows its six fields.
     fn to_data(&self) -> Map<String, Value> {
         let mut d = Map::new();
+        if self.is_otp() {
+            d.insert("allowed_users".into(), json!(self.allowed_users));
+            d.insert("cidr_list".into(), json!(self.cidr_list));
+            d.insert("default_user".into(), json!(self.default_user));
+            d.insert("exclude_cidr_list".into(), json!(self.exclude_cidr_list));
+            d.insert("key_type".into(), json!(self.key_type));
+            d.insert("port".into(), json!(self.port));
+            return d;
+        }
         d.insert("algorithm_signer".into(), json!(self.algorithm_signer));
         d.insert("allow_bare_domains".into(), json!(self.allow_bare_domains));
         d.insert(
@@ -156,24 +176,44 @@ pub(crate) async fn write(
         issuer_ref: string("issuer_ref")?,
         ..Role::default()
     };
-    // cidr_list, exclude_cidr_list and port belong to OTP roles; converted, then unused.
-    string("cidr_list")?;
-    string("exclude_cidr_list")?;
-    f.int("port")?;
+    let cidr_list = string("cidr_list")?;
+    let exclude_cidr_list = string("exclude_cidr_list")?;
+    let port = f.int("port")?.unwrap_or(0);
 
+    // OpenBao checks the CIDR lists of every key type before the key type itself, and answers
+    // a bad block with a 500; it is the client's error: 400, with OpenBao's text.
+    if !cidr_list.is_empty() {
+        cidr::validate_list(&cidr_list)
+            .map_err(|e| Error::invalid(format!("failed to validate cidr_list: {e}")))?;
+    }
+    if !exclude_cidr_list.is_empty() {
+        cidr::validate_list(&exclude_cidr_list).map_err(|e| {
+            Error::invalid(format!("failed to validate exclude_cidr_list entry: {e}"))
+        })?;
+    }
     if key_type.is_empty() {
         return Err(Error::invalid("missing key type"));
     }
     match key_type.to_lowercase().as_str() {
         "ca" => {}
+        KEY_TYPE_OTP => {
+            if default_user.is_empty() {
+                return Err(Error::invalid("missing default user"));
+            }
+            let role = Role {
+                key_type: KEY_TYPE_OTP.into(),
+                default_user,
+                allowed_users,
+                cidr_list,
+                exclude_cidr_list,
+                port: otp_port(port)?,
+                ..Role::default()
+            };
+            return store(storage, name, &role).await;
+        }
         "dynamic" => {
             return Err(Error::invalid(
                 "dynamic key type roles are no longer supported",
-            ))
-        }
-        "otp" => {
-            return Err(Error::invalid(
-                "otp key type roles are not supported by coffer; use key_type=ca",
             ))
         }
         _ => return Err(Error::invalid("invalid key type")),
@@ -219,9 +259,7 @@ pub(crate) async fn write(
     if role.issuer_ref.is_empty() {
         role.issuer_ref = "default".into();
     }
-    let bytes = serde_json::to_vec(&role).map_err(Error::internal)?;
-    storage.put(&format!("{ROLE_PREFIX}{name}"), bytes).await?;
-    Ok(None)
+    store(storage, name, &role).await
 }
 
 pub(crate) async fn read(name: &str, storage: &dyn Storage) -> Result<Option<Response>, Error> {
@@ -230,12 +268,17 @@ pub(crate) async fn read(name: &str, storage: &dyn Storage) -> Result<Option<Res
         .map(|role| Response::with_data(role.to_data())))
 }
 
+/// Deletes the role and, in the same batch, takes it off `config/zeroaddress`, as OpenBao's
+/// `pathRoleDelete` does.
 pub(crate) async fn delete(name: &str, storage: &dyn Storage) -> Result<Option<Response>, Error> {
-    storage.delete(&format!("{ROLE_PREFIX}{name}")).await?;
+    let mut ops = vec![StorageOp::Delete(format!("{ROLE_PREFIX}{name}"))];
+    ops.extend(zeroaddress::remove_role(storage, name).await?);
+    storage.apply(ops).await?;
     Ok(None)
 }
 
-/// `keys` and `key_info` (each role's `key_type` and `issuer_ref`), with `after`/`limit`.
+/// `keys` and `key_info` (each role's `key_type`, and a CA role's `issuer_ref`), with
+/// `after`/`limit`.
 pub(crate) async fn list(req: &Request, storage: &dyn Storage) -> Result<Option<Response>, Error> {
     let f = Fields::new(&req.data).upfront(true);
     let after = f.string("after")?.unwrap_or_default();
@@ -254,11 +297,17 @@ pub(crate) async fn list(req: &Request, storage: &dyn Storage) -> Result<Option<
     }
     let mut info = Map::new();
     for key in &keys {
-        if let Some(role) = load(storage, key).await? {
-            info.insert(
-                key.clone(),
-                json!({"key_type": role.key_type, "issuer_ref": role.issuer_ref}),
-            );
+        match load(storage, key).await? {
+            Some(role) if role.is_otp() => {
+                info.insert(key.clone(), json!({"key_type": role.key_type}));
+            }
+            Some(role) => {
+                info.insert(
+                    key.clone(),
+                    json!({"key_type": role.key_type, "issuer_ref": role.issuer_ref}),
+                );
+            }
+            None => {}
         }
     }
     let mut data = Map::new();
@@ -276,6 +325,24 @@ pub(crate) async fn load(storage: &dyn Storage, name: &str) -> Result<Option<Rol
         .map_err(Error::internal)
 }
 
+async fn store(storage: &dyn Storage, name: &str, role: &Role) -> Result<Option<Response>, Error> {
+    let bytes = serde_json::to_vec(role).map_err(Error::internal)?;
+    storage.put(&format!("{ROLE_PREFIX}{name}"), bytes).await?;
+    Ok(None)
+}
+
+/// An OTP role's `port`: 0 (or absent) means 22, as in OpenBao. OpenBao stores any integer,
+/// even one no sshd can listen on, and hands it to every client of the role; coffer refuses it.
+fn otp_port(port: i64) -> Result<i64, Error> {
+    match port {
+        0 => Ok(22),
+        1..=65535 => Ok(port),
+        _ => Err(Error::invalid(format!(
+            "port must be between 1 and 65535, got {port}"
+        ))),
+    }
+}
+
 /// OpenBao's `convertMapToStringValue`: every value printed with Go's `%v`.
 pub(crate) fn string_map(map: Option<&Map<String, Value>>) -> BTreeMap<String, String> {
     map.map(|m| m.iter().map(|(k, v)| (k.clone(), go_value(v))).collect())
@@ -283,7 +350,7 @@ pub(crate) fn string_map(map: Option<&Map<String, Value>>) -> BTreeMap<String, S
 }
 
 /// Go's `fmt.Sprintf("%v", v)` of a decoded JSON value.
-fn go_value(v: &Value) -> String {
+pub(crate) fn go_value(v: &Value) -> String {
     match v {
         Value::Null => "<nil>".into(),
         Value::Bool(b) => b.to_string(),
@@ -330,4 +397,5 @@ fn int_slice(v: &Value) -> Result<Vec<i64>, String> {
     }
 }
 
-const ROLE_PREFIX: &str = "roles/";
+pub(crate) const ROLE_PREFIX: &str = "roles/";
+const KEY_TYPE_OTP: &str = "otp";

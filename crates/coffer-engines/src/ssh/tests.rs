@@ -95,10 +95,8 @@ async fn no_ca_answers_openbao_error_everywhere() {
         .await
         .unwrap()
         .is_none());
-    assert_eq!(
-        b.special_paths().unauthenticated,
-        vec!["public_key".to_owned()]
-    );
+    // OpenBao's unauthenticated paths, but `issuer/+/public_key` (no multi-issuer paths).
+    assert_eq!(b.special_paths().unauthenticated, ["public_key", "verify"]);
 }
 
 #[tokio::test]
@@ -671,6 +669,968 @@ fn names_follow_generic_name_with_at_regex() {
     assert!(valid_name("web-role.1@x"));
     assert!(!valid_name("-web"));
     assert!(!valid_name(""));
+}
+
+// --- OTP mode ---
+
+fn ip(text: &str) -> std::net::IpAddr {
+    cidr::parse_ip(text).expect("a valid address")
+}
+
+#[test]
+fn cidr_parse_accepts_what_go_accepts() {
+    for ok in [
+        "10.0.0.0/8",
+        "10.0.0.1/24",
+        "0.0.0.0/0",
+        "10.0.0.0/08",
+        "::/0",
+        "2001:DB8::/32",
+        "::ffff:10.0.0.0/104",
+    ] {
+        assert!(cidr::Cidr::parse(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "bad",
+        "10.0.0.0",
+        "10.0.0.0/33",
+        "::/129",
+        "10.0.0.0/",
+        "10.0.0.0/+8",
+        "10.0.0.0/-1",
+        "10.0.0.0/8 ",
+        " 10.0.0.0/8",
+        "010.0.0.0/8",
+        "fe80::1%eth0/64",
+    ] {
+        assert_eq!(
+            cidr::Cidr::parse(bad),
+            Err(format!("invalid CIDR address: {bad}")),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn contains_masks_by_prefix_and_keeps_families_apart() {
+    let net = cidr::Cidr::parse("10.0.0.1/24").unwrap();
+    assert!(net.contains(ip("10.0.0.255")));
+    assert!(!net.contains(ip("10.0.1.0")));
+    assert!(cidr::Cidr::parse("0.0.0.0/0")
+        .unwrap()
+        .contains(ip("1.2.3.4")));
+    assert!(cidr::Cidr::parse("10.0.0.7/32")
+        .unwrap()
+        .contains(ip("10.0.0.7")));
+    assert!(!cidr::Cidr::parse("10.0.0.7/32")
+        .unwrap()
+        .contains(ip("10.0.0.6")));
+    // An IPv4 address is not in an IPv6 block, even ::/0, as in Go.
+    assert!(!cidr::Cidr::parse("::/0").unwrap().contains(ip("1.2.3.4")));
+    assert!(cidr::Cidr::parse("::/0")
+        .unwrap()
+        .contains(ip("2001:db8::1")));
+    assert!(cidr::Cidr::parse("2001:db8::/32")
+        .unwrap()
+        .contains(ip("2001:DB8:0:0::1")));
+    // Mapped addresses and blocks are IPv4.
+    assert!(net.contains(ip("::ffff:10.0.0.5")));
+    let mapped = cidr::Cidr::parse("::ffff:10.0.0.0/104").unwrap();
+    assert!(mapped.contains(ip("10.200.0.1")));
+    assert!(!mapped.contains(ip("11.0.0.1")));
+}
+
+#[test]
+fn parse_ip_echoes_goes_string_form() {
+    assert_eq!(ip("::ffff:1.2.3.4").to_string(), "1.2.3.4");
+    assert_eq!(ip("::1.2.3.4").to_string(), "::102:304");
+    assert_eq!(ip("2001:DB8:0:0::1").to_string(), "2001:db8::1");
+    for bad in [
+        "nope",
+        "192.168.001.5",
+        " 10.0.0.5",
+        "fe80::1%eth0",
+        "1234",
+        "",
+    ] {
+        assert!(cidr::parse_ip(bad).is_none(), "{bad}");
+    }
+}
+
+#[test]
+fn lists_validate_as_cidrutil_and_match_trimmed() {
+    assert!(cidr::validate_list("10.0.0.1/24, 10.1.0.0/16").is_ok());
+    assert!(cidr::validate_list("10.0.0.0/8,").is_ok());
+    assert_eq!(
+        cidr::validate_list(" , "),
+        Err("missing CIDR blocks that needs validation".into())
+    );
+    assert_eq!(
+        cidr::validate_list("10.0.0.0/8,bad"),
+        Err("invalid CIDR address: bad".into())
+    );
+    assert_eq!(
+        cidr::list_contains("", ip("10.0.0.1")),
+        Err("IP does not belong to role".into())
+    );
+    assert_eq!(
+        cidr::list_contains("10.0.0.1/24, 10.1.0.0/16", ip("10.1.2.3")),
+        Ok(true)
+    );
+    assert_eq!(
+        cidr::list_contains("10.0.0.0/24", ip("10.1.2.3")),
+        Ok(false)
+    );
+    assert_eq!(
+        cidr::list_contains("10.0.0.0/24,nope", ip("10.1.2.3")),
+        Err("invalid CIDR entry \"nope\"".into())
+    );
+}
+
+async fn otp_role(b: &Ssh, s: &dyn Storage, name: &str, body: Value) {
+    let mut body = body;
+    body["key_type"] = json!("otp");
+    let r = b.handle(req(Operation::Update, &format!("roles/{name}"), body), s);
+    assert!(r.await.unwrap().is_none());
+}
+
+/// `creds/<role>` at a fixed time, with the mount's default TTL `ttl`.
+async fn creds_at(
+    b: &Ssh,
+    s: &dyn Storage,
+    role: &str,
+    body: Value,
+    ttl: u64,
+    now: i64,
+) -> Result<Option<Response>, Error> {
+    let mut r = req(Operation::Update, &format!("creds/{role}"), body);
+    r.default_lease_ttl = ttl;
+    r.max_lease_ttl = ttl;
+    otp::creds(&r, role, s, &b.otp_lock, now).await
+}
+
+async fn verify_at(
+    b: &Ssh,
+    s: &dyn Storage,
+    otp: &str,
+    now: i64,
+) -> Result<Option<Response>, Error> {
+    let r = req(Operation::Update, "verify", json!({ "otp": otp }));
+    otp::verify(&r, s, &b.otp_lock, now).await
+}
+
+fn key_of(resp: Option<Response>) -> String {
+    data(resp)["key"].as_str().expect("a key").to_owned()
+}
+
+#[tokio::test]
+async fn otp_role_reads_back_as_openbao_and_lists_without_issuer() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    let body = json!({"key_type": "OTP", "default_user": "ubuntu",
+        "cidr_list": "10.0.0.0/24,192.168.1.0/24", "exclude_cidr_list": "10.0.0.128/25",
+        // CA-only fields are accepted and dropped, as OpenBao does.
+        "ttl": "1h", "allow_user_certificates": true});
+    assert!(call(&b, &s, Operation::Update, "roles/otp1", body)
+        .await
+        .unwrap()
+        .is_none());
+    let r = data(
+        call(&b, &s, Operation::Read, "roles/otp1", json!({}))
+            .await
+            .unwrap(),
+    );
+    // Exactly OpenBao 2.7.2's answer to the same write.
+    assert_eq!(
+        Value::Object(r),
+        json!({"allowed_users": "", "cidr_list": "10.0.0.0/24,192.168.1.0/24",
+               "default_user": "ubuntu", "exclude_cidr_list": "10.0.0.128/25",
+               "key_type": "otp", "port": 22})
+    );
+    otp_role(
+        &b,
+        &s,
+        "otp2",
+        json!({"default_user": "root", "port": "2222"}),
+    )
+    .await;
+    assert_eq!(
+        data(
+            call(&b, &s, Operation::Read, "roles/otp2", json!({}))
+                .await
+                .unwrap()
+        )["port"],
+        json!(2222)
+    );
+    call(
+        &b,
+        &s,
+        Operation::Update,
+        "roles/ca1",
+        json!({"key_type": "ca", "allow_user_certificates": true}),
+    )
+    .await
+    .unwrap();
+    let l = data(
+        call(&b, &s, Operation::List, "roles", json!({}))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        l["key_info"],
+        json!({"ca1": {"issuer_ref": "default", "key_type": "ca"},
+               "otp1": {"key_type": "otp"}, "otp2": {"key_type": "otp"}})
+    );
+}
+
+#[tokio::test]
+async fn otp_role_errors_match_openbao() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    let cases = [
+        (json!({"key_type": "otp"}), "missing default user".to_owned()),
+        // OpenBao answers a bad block with a 500 of the same words; coffer with a 400.
+        (json!({"key_type": "otp", "default_user": "a", "cidr_list": "bad"}),
+            "failed to validate cidr_list: invalid CIDR address: bad".into()),
+        (json!({"key_type": "otp", "default_user": "a", "cidr_list": "10.0.0.0/33"}),
+            "failed to validate cidr_list: invalid CIDR address: 10.0.0.0/33".into()),
+        (json!({"key_type": "otp", "default_user": "a", "exclude_cidr_list": "10.0.0.1"}),
+            "failed to validate exclude_cidr_list entry: invalid CIDR address: 10.0.0.1".into()),
+        (json!({"key_type": "otp", "default_user": "a", "cidr_list": " , "}),
+            "failed to validate cidr_list: missing CIDR blocks that needs validation".into()),
+        // The lists are checked before the key type, for every key type.
+        (json!({"key_type": "ca", "allow_user_certificates": true, "cidr_list": "bad"}),
+            "failed to validate cidr_list: invalid CIDR address: bad".into()),
+        (json!({"cidr_list": "bad"}), "failed to validate cidr_list: invalid CIDR address: bad".into()),
+        (json!({"key_type": "otp", "default_user": "a", "port": "abc"}),
+            "Field validation failed: error converting input for field \"port\": '' cannot parse value as 'int': strconv.ParseInt: invalid syntax".into()),
+        // OpenBao stores any port; coffer refuses one no sshd can listen on.
+        (json!({"key_type": "otp", "default_user": "a", "port": -5}),
+            "port must be between 1 and 65535, got -5".into()),
+        (json!({"key_type": "otp", "default_user": "a", "port": 65536}),
+            "port must be between 1 and 65535, got 65536".into()),
+    ];
+    for (body, expected) in cases {
+        assert_eq!(
+            invalid(call(&b, &s, Operation::Update, "roles/r", body.clone()).await),
+            expected,
+            "{body}"
+        );
+    }
+    assert!(s.keys().is_empty(), "a refused write stored {:?}", s.keys());
+}
+
+#[tokio::test]
+async fn creds_then_verify_once_then_otp_not_found() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    otp_role(
+        &b,
+        &s,
+        "web",
+        json!({"default_user": "ubuntu",
+        "cidr_list": "10.0.0.0/24", "port": 2222}),
+    )
+    .await;
+    let mut r = req(Operation::Update, "creds/web", json!({"ip": "10.0.0.5"}));
+    r.default_lease_ttl = 600;
+    r.max_lease_ttl = 3600;
+    let resp = b.handle(r, &s).await.unwrap().unwrap();
+    let lease = resp.lease.clone().expect("an OTP comes with a lease");
+    assert_eq!((lease.ttl, lease.renewable), (600, false));
+    let d = data(Some(resp));
+    let otp = d["key"].as_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&otp).is_ok(), "{otp}");
+    assert_eq!(
+        Value::Object(d),
+        json!({"ip": "10.0.0.5", "key": otp, "key_type": "otp", "port": 2222, "username": "ubuntu"})
+    );
+
+    // Only a MAC of the OTP is stored: neither a key nor a value holds it.
+    for (key, value) in s.entries.lock().unwrap().iter() {
+        assert!(!key.contains(&otp), "{key}");
+        assert!(
+            !value.windows(otp.len()).any(|w| w == otp.as_bytes()),
+            "{key} holds the OTP"
+        );
+    }
+
+    let v = data(
+        call(&b, &s, Operation::Update, "verify", json!({"otp": otp}))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        Value::Object(v),
+        json!({"ip": "10.0.0.5", "role_name": "web", "username": "ubuntu"})
+    );
+    assert_eq!(
+        invalid(call(&b, &s, Operation::Update, "verify", json!({"otp": otp})).await),
+        "OTP not found"
+    );
+    assert!(
+        s.keys().iter().all(|k| !k.starts_with("otp")),
+        "a spent OTP left {:?}",
+        s.keys()
+    );
+    // Another OTP, never issued, and nothing at all are unknown alike.
+    for body in [
+        json!({"otp": uuid::Uuid::new_v4().to_string()}),
+        json!({}),
+        json!({"otp": 123}),
+    ] {
+        assert_eq!(
+            invalid(call(&b, &s, Operation::Update, "verify", body).await),
+            "OTP not found"
+        );
+    }
+    assert_eq!(
+        invalid(call(&b, &s, Operation::Update, "verify", json!({"otp": ["a"]})).await),
+        "Field validation failed: error converting input for field \"otp\": '' expected type 'string', got unconvertible type '[]interface {}'"
+    );
+    // The SSH helper's connectivity check.
+    let echo = data(
+        call(
+            &b,
+            &s,
+            Operation::Update,
+            "verify",
+            json!({"otp": "verify-echo-request"}),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(
+        Value::Object(echo),
+        json!({"message": "verify-echo-response"})
+    );
+}
+
+#[tokio::test]
+async fn verify_on_a_fresh_mount_refuses_and_makes_no_key() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    assert_eq!(
+        invalid(call(&b, &s, Operation::Update, "verify", json!({"otp": "x"})).await),
+        "OTP not found"
+    );
+    assert!(s.keys().is_empty(), "{:?}", s.keys());
+}
+
+#[tokio::test]
+async fn an_otp_expires_with_the_mounts_default_ttl() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    otp_role(
+        &b,
+        &s,
+        "web",
+        json!({"default_user": "u", "cidr_list": "10.0.0.0/8"}),
+    )
+    .await;
+    let now = 1_000_000;
+    let otp = key_of(
+        creds_at(&b, &s, "web", json!({"ip": "10.1.1.1"}), 600, now)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        invalid(verify_at(&b, &s, &otp, now + 600).await),
+        "OTP not found"
+    );
+    // The expired OTP is gone, not merely refused.
+    assert!(
+        s.keys().iter().all(|k| !k.starts_with("otp")),
+        "{:?}",
+        s.keys()
+    );
+
+    let otp = key_of(
+        creds_at(&b, &s, "web", json!({"ip": "10.1.1.1"}), 600, now)
+            .await
+            .unwrap(),
+    );
+    assert!(verify_at(&b, &s, &otp, now + 599).await.is_ok());
+}
+
+#[tokio::test]
+async fn tidy_deletes_otps_of_past_hours_only() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    otp_role(
+        &b,
+        &s,
+        "web",
+        json!({"default_user": "u", "cidr_list": "10.0.0.0/8"}),
+    )
+    .await;
+    // Expires at 1_000_600, in hour 277 (which ends at 1_000_800).
+    let early = key_of(
+        creds_at(&b, &s, "web", json!({"ip": "10.1.1.1"}), 600, 1_000_000)
+            .await
+            .unwrap(),
+    );
+    let late = key_of(
+        creds_at(&b, &s, "web", json!({"ip": "10.1.1.2"}), 600, 2_000_000)
+            .await
+            .unwrap(),
+    );
+    let otp_keys = |s: &MemStorage| {
+        s.keys()
+            .into_iter()
+            .filter(|k| k.starts_with("otp"))
+            .count()
+    };
+    assert_eq!(otp_keys(&s), 4, "an entry and an index entry each");
+
+    otp::tidy(&s, 1_000_799).await.unwrap();
+    assert_eq!(otp_keys(&s), 4, "hour 277 is not over yet");
+    otp::tidy(&s, 1_000_800).await.unwrap();
+    assert_eq!(otp_keys(&s), 2, "{:?}", s.keys());
+    assert_eq!(
+        invalid(verify_at(&b, &s, &early, 1_000_000).await),
+        "OTP not found"
+    );
+    let v = data(verify_at(&b, &s, &late, 2_000_000).await.unwrap());
+    assert_eq!(v["ip"], "10.1.1.2");
+    assert_eq!(otp_keys(&s), 0);
+}
+
+#[tokio::test]
+async fn creds_errors_match_openbao() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    otp_role(
+        &b,
+        &s,
+        "otp1",
+        json!({"default_user": "ubuntu",
+        "cidr_list": "10.0.0.0/24,192.168.1.0/24", "exclude_cidr_list": "10.0.0.128/25"}),
+    )
+    .await;
+    otp_role(&b, &s, "nocidr", json!({"default_user": "root"})).await;
+    let cases = [
+        ("otp1", json!({}), "Missing ip"),
+        ("nope", json!({"ip": "10.0.0.5"}), "Role \"nope\" not found"),
+        ("otp1", json!({"ip": "10.0.0.5", "username": "bob"}),
+            "Username has to be either in allowed users list or has to be a default username"),
+        ("otp1", json!({"ip": "nope"}), "Invalid IP \"nope\""),
+        ("otp1", json!({"ip": "192.168.001.5"}), "Invalid IP \"192.168.001.5\""),
+        ("otp1", json!({"ip": " 10.0.0.5"}), "Invalid IP \" 10.0.0.5\""),
+        ("otp1", json!({"ip": 1234}), "Invalid IP \"1234\""),
+        // Outside every block, and inside the excluded one.
+        ("otp1", json!({"ip": "10.9.0.1"}), "Error validating IP: IP does not belong to role"),
+        ("otp1", json!({"ip": "10.0.0.200"}), "Error validating IP: IP does not belong to role"),
+        ("otp1", json!({"ip": "2001:db8::1"}), "Error validating IP: IP does not belong to role"),
+        ("nocidr", json!({"ip": "10.0.0.5"}), "Error validating IP: IP does not belong to role"),
+        ("otp1", json!({"ip": "10.0.0.5", "username": ["x"]}),
+            "Field validation failed: error converting input for field \"username\": '' expected type 'string', got unconvertible type '[]interface {}'"),
+    ];
+    for (role, body, expected) in cases {
+        assert_eq!(
+            invalid(
+                call(
+                    &b,
+                    &s,
+                    Operation::Update,
+                    &format!("creds/{role}"),
+                    body.clone()
+                )
+                .await
+            ),
+            expected,
+            "{role} {body}"
+        );
+    }
+    assert!(
+        s.keys().iter().all(|k| !k.starts_with("otp")),
+        "a refused request stored an OTP: {:?}",
+        s.keys()
+    );
+    // creds is written, never read; a bad role name is no path at all.
+    assert!(matches!(
+        call(&b, &s, Operation::Read, "creds/otp1", json!({})).await,
+        Err(Error::UnsupportedOperation)
+    ));
+    assert!(matches!(
+        call(
+            &b,
+            &s,
+            Operation::Update,
+            "creds/-x",
+            json!({"ip": "10.0.0.5"})
+        )
+        .await,
+        Err(Error::UnsupportedPath(_))
+    ));
+    // An IPv4-mapped address is the IPv4 address, answered in that form.
+    let d = data(
+        call(
+            &b,
+            &s,
+            Operation::Update,
+            "creds/otp1",
+            json!({"ip": "::ffff:10.0.0.5", "username": "ubuntu"}),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(d["ip"], "10.0.0.5");
+}
+
+#[tokio::test]
+async fn allowed_users_list_star_and_default() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    otp_role(
+        &b,
+        &s,
+        "au",
+        json!({"default_user": "ubuntu", "allowed_users": "alice, bob",
+        "cidr_list": "0.0.0.0/0"}),
+    )
+    .await;
+    otp_role(
+        &b,
+        &s,
+        "any",
+        json!({"default_user": "ubuntu", "allowed_users": "*",
+        "cidr_list": "0.0.0.0/0,::/0"}),
+    )
+    .await;
+    let user = |role: &'static str, body: Value| {
+        let path = format!("creds/{role}");
+        let (b, s) = (&b, &s);
+        async move { call(b, s, Operation::Update, &path, body).await }
+    };
+    assert_eq!(
+        data(
+            user("au", json!({"ip": "1.2.3.4", "username": "bob"}))
+                .await
+                .unwrap()
+        )["username"],
+        "bob"
+    );
+    assert_eq!(
+        data(
+            user("au", json!({"ip": "1.2.3.4", "username": "ubuntu"}))
+                .await
+                .unwrap()
+        )["username"],
+        "ubuntu"
+    );
+    assert_eq!(
+        data(
+            user("au", json!({"ip": "1.2.3.4", "username": ""}))
+                .await
+                .unwrap()
+        )["username"],
+        "ubuntu"
+    );
+    assert_eq!(
+        invalid(user("au", json!({"ip": "1.2.3.4", "username": "carol"})).await),
+        "Username is not present is allowed users list"
+    );
+    let d = data(
+        user("any", json!({"ip": "::1", "username": "anyone"}))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (d["username"].as_str(), d["ip"].as_str()),
+        (Some("anyone"), Some("::1"))
+    );
+}
+
+#[tokio::test]
+async fn zero_address_roles_take_any_ip_and_leave_with_their_role() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    otp_role(&b, &s, "z1", json!({"default_user": "root"})).await;
+    otp_role(&b, &s, "5", json!({"default_user": "root"})).await;
+    otp_role(
+        &b,
+        &s,
+        "web",
+        json!({"default_user": "u", "cidr_list": "10.0.0.0/24"}),
+    )
+    .await;
+    assert!(
+        call(&b, &s, Operation::Read, "config/zeroaddress", json!({}))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        invalid(
+            call(
+                &b,
+                &s,
+                Operation::Update,
+                "creds/z1",
+                json!({"ip": "172.16.0.1"})
+            )
+            .await
+        ),
+        "Error validating IP: IP does not belong to role"
+    );
+
+    let cases = [
+        (json!({}), "Missing roles".to_owned()),
+        (json!({"roles": ""}), "Missing roles".into()),
+        (json!({"roles": []}), "Missing roles".into()),
+        (json!({"roles": null}), "Missing roles".into()),
+        (json!({"roles": "z1,nope"}), "Role \"nope\" does not exist".into()),
+        (json!({"roles": "z1,,z1"}), "Role \"\" does not exist".into()),
+        (json!({"roles": true}), "Role \"1\" does not exist".into()),
+        (json!({"roles": [{"a": 1}, [2, "x"]]}),
+            "Field validation failed: error converting input for field \"roles\": 2 error(s) decoding:\n\n* '[0]' expected type 'string', got unconvertible type 'map[string]interface {}', value: 'map[a:1]'\n* '[1]' expected type 'string', got unconvertible type '[]interface {}', value: '[2 x]'".into()),
+    ];
+    for (body, expected) in cases {
+        assert_eq!(
+            invalid(
+                call(
+                    &b,
+                    &s,
+                    Operation::Update,
+                    "config/zeroaddress",
+                    body.clone()
+                )
+                .await
+            ),
+            expected,
+            "{body}"
+        );
+    }
+    // Items are trimmed, numbers read as names, duplicates kept: as OpenBao stores them.
+    for (body, roles) in [
+        (json!({"roles": "z1, 5"}), json!(["z1", "5"])),
+        (json!({"roles": [5]}), json!(["5"])),
+        (json!({"roles": [" z1 ", "z1"]}), json!(["z1", "z1"])),
+    ] {
+        assert!(call(&b, &s, Operation::Update, "config/zeroaddress", body)
+            .await
+            .unwrap()
+            .is_none());
+        let d = data(
+            call(&b, &s, Operation::Read, "config/zeroaddress", json!({}))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(d["roles"], roles);
+    }
+
+    let d = data(
+        call(
+            &b,
+            &s,
+            Operation::Update,
+            "creds/z1",
+            json!({"ip": "172.16.0.1"}),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(d["ip"], "172.16.0.1");
+    let d = data(
+        call(
+            &b,
+            &s,
+            Operation::Update,
+            "lookup",
+            json!({"ip": "10.0.0.1"}),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(d["roles"], json!(["web", "z1", "z1"]));
+
+    // Deleting the role takes every listing of it off (OpenBao leaves all but the first).
+    call(&b, &s, Operation::Delete, "roles/z1", json!({}))
+        .await
+        .unwrap();
+    let d = data(
+        call(&b, &s, Operation::Read, "config/zeroaddress", json!({}))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(d["roles"], json!([]));
+    otp_role(&b, &s, "z1", json!({"default_user": "root"})).await;
+    assert_eq!(
+        invalid(
+            call(
+                &b,
+                &s,
+                Operation::Update,
+                "creds/z1",
+                json!({"ip": "172.16.0.1"})
+            )
+            .await
+        ),
+        "Error validating IP: IP does not belong to role",
+        "a re-created role inherited the zero-address privilege"
+    );
+
+    assert!(
+        call(&b, &s, Operation::Delete, "config/zeroaddress", json!({}))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        call(&b, &s, Operation::Read, "config/zeroaddress", json!({}))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_ca_role_never_issues_an_otp() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    call(
+        &b,
+        &s,
+        Operation::Update,
+        "roles/ca1",
+        json!({"key_type": "ca", "allow_user_certificates": true, "default_user": "x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        invalid(
+            call(
+                &b,
+                &s,
+                Operation::Update,
+                "creds/ca1",
+                json!({"ip": "10.0.0.1"})
+            )
+            .await
+        ),
+        "Error validating IP: IP does not belong to role"
+    );
+    call(
+        &b,
+        &s,
+        Operation::Update,
+        "config/zeroaddress",
+        json!({"roles": "ca1"}),
+    )
+    .await
+    .unwrap();
+    // OpenBao: a 500 with these words.
+    assert_eq!(
+        invalid(
+            call(
+                &b,
+                &s,
+                Operation::Update,
+                "creds/ca1",
+                json!({"ip": "10.0.0.1"})
+            )
+            .await
+        ),
+        "key type unknown"
+    );
+    assert!(
+        s.keys().iter().all(|k| !k.starts_with("otp")),
+        "{:?}",
+        s.keys()
+    );
+}
+
+#[tokio::test]
+async fn an_otp_role_signs_nothing() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    setup(&b, &s, "ssh-ed25519").await;
+    otp_role(
+        &b,
+        &s,
+        "otp1",
+        json!({"default_user": "u", "cidr_list": "10.0.0.0/8"}),
+    )
+    .await;
+    let user = user_pub(&user_key());
+    assert_eq!(
+        invalid(
+            call(
+                &b,
+                &s,
+                Operation::Update,
+                "sign/otp1",
+                json!({"public_key": user})
+            )
+            .await
+        ),
+        "cert_type 'user' is not allowed by role"
+    );
+    assert_eq!(
+        invalid(
+            call(
+                &b,
+                &s,
+                Operation::Update,
+                "sign/otp1",
+                json!({"public_key": user, "cert_type": "host"})
+            )
+            .await
+        ),
+        "cert_type 'host' is not allowed by role"
+    );
+}
+
+#[tokio::test]
+async fn lookup_lists_roles_by_cidr_list_then_zero_address() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    otp_role(
+        &b,
+        &s,
+        "b",
+        json!({"default_user": "u",
+        "cidr_list": "10.0.0.0/24", "exclude_cidr_list": "10.0.0.128/25"}),
+    )
+    .await;
+    otp_role(
+        &b,
+        &s,
+        "a",
+        json!({"default_user": "u", "cidr_list": "10.0.0.0/8, 2001:db8::/32"}),
+    )
+    .await;
+    let lookup = |ip: Value| call(&b, &s, Operation::Update, "lookup", json!({ "ip": ip }));
+    assert_eq!(
+        data(lookup(json!("10.0.0.5")).await.unwrap())["roles"],
+        json!(["a", "b"])
+    );
+    // OpenBao's lookup ignores exclude_cidr_list.
+    assert_eq!(
+        data(lookup(json!("10.0.0.200")).await.unwrap())["roles"],
+        json!(["a", "b"])
+    );
+    assert_eq!(
+        data(lookup(json!("2001:db8::7")).await.unwrap())["roles"],
+        json!(["a"])
+    );
+    assert_eq!(
+        data(lookup(json!("172.16.0.1")).await.unwrap())["roles"],
+        Value::Null
+    );
+    assert_eq!(invalid(lookup(json!("bad")).await), "Invalid IP \"bad\"");
+    assert_eq!(invalid(lookup(json!("")).await), "Missing ip");
+    assert_eq!(
+        invalid(lookup(json!(["a"])).await),
+        "Field validation failed: error converting input for field \"ip\": '' expected type 'string', got unconvertible type '[]interface {}'"
+    );
+}
+
+/// MemStorage that yields to the scheduler before every operation, so concurrent requests
+/// interleave between their reads and writes as they would on a real store.
+#[derive(Default)]
+struct Yielding(MemStorage);
+
+#[async_trait::async_trait]
+impl Storage for Yielding {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        tokio::task::yield_now().await;
+        self.0.get(key).await
+    }
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), Error> {
+        tokio::task::yield_now().await;
+        self.0.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), Error> {
+        tokio::task::yield_now().await;
+        self.0.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        tokio::task::yield_now().await;
+        self.0.list(prefix).await
+    }
+    async fn apply(&self, ops: Vec<coffer_sdk::StorageOp>) -> Result<(), Error> {
+        tokio::task::yield_now().await;
+        self.0.apply(ops).await
+    }
+}
+
+#[tokio::test]
+async fn concurrent_verifies_of_one_otp_succeed_once() {
+    let b = Arc::new(Ssh::new());
+    let s = Arc::new(Yielding::default());
+    otp_role(
+        &b,
+        s.as_ref(),
+        "web",
+        json!({"default_user": "u", "cidr_list": "10.0.0.0/8"}),
+    )
+    .await;
+    let otp = key_of(
+        b.handle(
+            req(Operation::Update, "creds/web", json!({"ip": "10.0.0.1"})),
+            s.as_ref(),
+        )
+        .await
+        .unwrap(),
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (b, s, otp) = (b.clone(), s.clone(), otp.clone());
+        tasks.spawn(async move {
+            b.handle(
+                req(Operation::Update, "verify", json!({ "otp": otp })),
+                s.as_ref(),
+            )
+            .await
+            .is_ok()
+        });
+    }
+    let mut spent = 0;
+    while let Some(ok) = tasks.join_next().await {
+        spent += usize::from(ok.unwrap());
+    }
+    assert_eq!(spent, 1);
+}
+
+#[tokio::test]
+async fn concurrent_first_creds_share_one_otp_key() {
+    let b = Arc::new(Ssh::new());
+    let s = Arc::new(Yielding::default());
+    otp_role(
+        &b,
+        s.as_ref(),
+        "web",
+        json!({"default_user": "u", "cidr_list": "10.0.0.0/8"}),
+    )
+    .await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (b, s) = (b.clone(), s.clone());
+        tasks.spawn(async move {
+            key_of(
+                b.handle(
+                    req(Operation::Update, "creds/web", json!({"ip": "10.0.0.1"})),
+                    s.as_ref(),
+                )
+                .await
+                .unwrap(),
+            )
+        });
+    }
+    let mut otps = Vec::new();
+    while let Some(otp) = tasks.join_next().await {
+        otps.push(otp.unwrap());
+    }
+    // Every OTP verifies: none was keyed with a key another request then overwrote.
+    for otp in otps {
+        let r = b.handle(
+            req(Operation::Update, "verify", json!({ "otp": otp })),
+            s.as_ref(),
+        );
+        assert!(r.await.is_ok());
+    }
 }
 
 /// `ssh-keygen -L` of a certificate, or `None` when ssh-keygen is not installed.

@@ -3,12 +3,17 @@
 //! as root, as in CI — a real `sshd` on a loopback port that trusts coffer's CA and lets the
 //! signed certificate log in, and refuses the same key without it.
 //!
-//! Starts its own dev server so that it needs nothing from the shared harness. Needs python3
-//! with hvac, and openssh-client; openssh-server for the login half.
+//! The CA test starts its own dev server so that it needs nothing from the shared harness, and
+//! needs python3 with hvac, and openssh-client; openssh-server for the login half. The OTP
+//! tests speak reqwest through the shared `TestServer`.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::server::TestServer;
 
 /// A dev server on a free loopback port, killed on drop.
 struct DevServer {
@@ -257,4 +262,176 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A dev server with `ssh/` mounted and an OTP role `web` for `ubuntu` on 10.0.0.0/24 but not
+/// its upper half.
+fn otp_server() -> TestServer {
+    let server = TestServer::dev();
+    let r = server.post("sys/mounts/ssh", json!({"type": "ssh"}));
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = server.post(
+        "ssh/roles/web",
+        json!({"key_type": "otp", "default_user": "ubuntu", "cidr_list": "10.0.0.0/24",
+               "exclude_cidr_list": "10.0.0.128/25", "port": 2222}),
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    server
+}
+
+fn errors(r: &crate::server::Resp) -> Value {
+    r.body["errors"].clone()
+}
+
+#[test]
+fn otp_creds_verify_once_without_a_token_then_refused() {
+    let server = otp_server();
+    let r = server.post("ssh/creds/web", json!({"ip": "10.0.0.5"}));
+    assert_eq!(r.status, 200, "{r:?}");
+    let otp = r.body["data"]["key"].as_str().expect("an OTP").to_owned();
+    assert_eq!(
+        r.body["data"],
+        json!({"ip": "10.0.0.5", "key": otp, "key_type": "otp", "port": 2222, "username": "ubuntu"})
+    );
+    // The dev mount's default lease TTL (768h), not renewable: OpenBao's answer.
+    assert_eq!(r.body["lease_duration"], json!(2_764_800));
+    assert_eq!(r.body["renewable"], json!(false));
+
+    // The SSH helper on the host has no token: verify needs none.
+    let v = server.call_as("", "POST", "ssh/verify", Some(json!({ "otp": otp })));
+    assert_eq!(v.status, 200, "{v:?}");
+    assert_eq!(
+        v.body["data"],
+        json!({"ip": "10.0.0.5", "role_name": "web", "username": "ubuntu"})
+    );
+    let again = server.call_as("", "POST", "ssh/verify", Some(json!({ "otp": otp })));
+    assert_eq!(again.status, 400, "{again:?}");
+    assert_eq!(errors(&again), json!(["OTP not found"]));
+    // Nor with the root token: a spent OTP is gone.
+    let root = server.post("ssh/verify", json!({ "otp": otp }));
+    assert_eq!(
+        (root.status, errors(&root)),
+        (400, json!(["OTP not found"]))
+    );
+    let unknown = server.call_as("", "POST", "ssh/verify", Some(json!({"otp": "nope"})));
+    assert_eq!(
+        (unknown.status, errors(&unknown)),
+        (400, json!(["OTP not found"]))
+    );
+    let get = server.call_as("", "GET", "ssh/verify", None);
+    assert_eq!(get.status, 405, "{get:?}");
+
+    let log = String::from_utf8_lossy(&server.log()).into_owned();
+    assert!(!log.contains(&otp), "the server log holds the OTP");
+}
+
+#[test]
+fn otp_creds_refuse_an_ip_outside_the_roles_cidr_list() {
+    let server = otp_server();
+    for ip in ["10.0.0.200", "172.16.0.1", "2001:db8::1"] {
+        let r = server.post("ssh/creds/web", json!({ "ip": ip }));
+        assert_eq!(r.status, 400, "{ip}: {r:?}");
+        assert_eq!(
+            errors(&r),
+            json!(["Error validating IP: IP does not belong to role"]),
+            "{ip}"
+        );
+    }
+    let r = server.post("ssh/creds/web", json!({"ip": "not-an-ip"}));
+    assert_eq!(
+        (r.status, errors(&r)),
+        (400, json!(["Invalid IP \"not-an-ip\""]))
+    );
+    let r = server.post(
+        "ssh/creds/web",
+        json!({"ip": "10.0.0.5", "username": "root"}),
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        errors(&r),
+        json!(["Username has to be either in allowed users list or has to be a default username"])
+    );
+    let r = server.post("ssh/creds/nope", json!({"ip": "10.0.0.5"}));
+    assert_eq!(
+        (r.status, errors(&r)),
+        (400, json!(["Role \"nope\" not found"]))
+    );
+    let r = server.post(
+        "ssh/roles/bad",
+        json!({"key_type": "otp", "default_user": "a", "cidr_list": "10.0.0.0/33"}),
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        errors(&r),
+        json!(["failed to validate cidr_list: invalid CIDR address: 10.0.0.0/33"])
+    );
+
+    // A zero-address role takes any IP.
+    let r = server.post("ssh/config/zeroaddress", json!({"roles": "web"}));
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = server.get("ssh/config/zeroaddress");
+    assert_eq!(r.body["data"], json!({"roles": ["web"]}));
+    let r = server.post("ssh/creds/web", json!({"ip": "172.16.0.1"}));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["data"]["ip"], json!("172.16.0.1"));
+}
+
+#[test]
+fn otp_lookup_lists_the_roles_of_an_ip_and_needs_a_token() {
+    let server = otp_server();
+    let r = server.post(
+        "ssh/roles/all",
+        json!({"key_type": "otp", "default_user": "admin", "cidr_list": "0.0.0.0/0"}),
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = server.post("ssh/lookup", json!({"ip": "10.0.0.5"}));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["data"], json!({"roles": ["all", "web"]}));
+    let r = server.post("ssh/lookup", json!({"ip": "192.168.0.1"}));
+    assert_eq!(r.body["data"], json!({"roles": ["all"]}));
+    let r = server.post("ssh/lookup", json!({"ip": "2001:db8::1"}));
+    assert_eq!(r.body["data"], json!({"roles": null}));
+    let r = server.post("ssh/lookup", json!({}));
+    assert_eq!((r.status, errors(&r)), (400, json!(["Missing ip"])));
+    let r = server.call_as("", "POST", "ssh/lookup", Some(json!({"ip": "10.0.0.5"})));
+    assert_eq!(r.status, 403, "{r:?}");
+
+    let list = server.list("ssh/roles");
+    assert_eq!(
+        list.body["data"]["key_info"],
+        json!({"all": {"key_type": "otp"}, "web": {"key_type": "otp"}})
+    );
+}
+
+#[test]
+fn an_otp_issued_before_a_restart_verifies_after_it() {
+    // sqlite-backed, so the mount's OTP key and the OTP survive the process.
+    let mut server = TestServer::unsealed();
+    let r = server.post("sys/mounts/ssh", json!({"type": "ssh"}));
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = server.post(
+        "ssh/roles/web",
+        json!({"key_type": "otp", "default_user": "ubuntu", "cidr_list": "10.0.0.0/8"}),
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = server.post("ssh/creds/web", json!({"ip": "10.1.2.3"}));
+    assert_eq!(r.status, 200, "{r:?}");
+    let otp = r.body["data"]["key"].as_str().expect("an OTP").to_owned();
+
+    server.restart();
+    server.unseal();
+    let v = server.call_as("", "POST", "ssh/verify", Some(json!({ "otp": otp })));
+    assert_eq!(v.status, 200, "{v:?}");
+    assert_eq!(v.body["data"]["ip"], json!("10.1.2.3"));
+    let again = server.call_as("", "POST", "ssh/verify", Some(json!({ "otp": otp })));
+    assert_eq!(
+        (again.status, errors(&again)),
+        (400, json!(["OTP not found"]))
+    );
+    let on_disk = std::fs::read_dir(server.data_dir())
+        .expect("the data dir")
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .any(|bytes| bytes.windows(otp.len()).any(|w| w == otp.as_bytes()));
+    assert!(!on_disk, "the OTP is on disk");
 }
