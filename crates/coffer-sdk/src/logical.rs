@@ -119,13 +119,53 @@ impl Request {
 }
 
 /// A lease on a secret a mount issued; core registers it and calls the mount back to renew or
-/// revoke it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// revoke it (OpenBao's `logical.Secret` with its `LeaseOptions`).
+///
+/// A mount fills `ttl`, `renewable` and, if it needs them later, `max_ttl` and
+/// `internal_data`; core assigns `lease_id`. On `Backend::renew` and `Backend::revoke`, core
+/// hands the lease back with `internal_data` as stored and `issue_time`, `expire_time` and
+/// (on renew) `increment` filled in. Only the first three fields ever reach a client.
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Lease {
     pub lease_id: String,
     /// Seconds until expiry.
     pub ttl: u64,
     pub renewable: bool,
+    /// Seconds: a cap on the lease's whole life from its issue, below the mount's max lease
+    /// TTL (0 = the mount's).
+    #[serde(skip)]
+    pub max_ttl: u64,
+    /// What the mount needs to renew or revoke the secret later (pki: the serial), as OpenBao's
+    /// `Secret.InternalData`: stored with the lease, never shown to the client.
+    #[serde(skip)]
+    pub internal_data: Map<String, Value>,
+    /// When the lease was first issued (set by core on renew and revoke).
+    #[serde(skip)]
+    pub issue_time: Option<std::time::SystemTime>,
+    /// When the lease expires as it stands (set by core on renew and revoke).
+    #[serde(skip)]
+    pub expire_time: Option<std::time::SystemTime>,
+    /// Seconds: the extension the client asked for on renew (0 = none given).
+    #[serde(skip)]
+    pub increment: u64,
+}
+
+impl fmt::Debug for Lease {
+    /// Internal data may name credentials (a database user): only its keys are printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lease")
+            .field("lease_id", &self.lease_id)
+            .field("ttl", &self.ttl)
+            .field("renewable", &self.renewable)
+            .field("max_ttl", &self.max_ttl)
+            .field(
+                "internal_data",
+                &self.internal_data.keys().collect::<Vec<_>>(),
+            )
+            .field("issue_time", &self.issue_time)
+            .field("increment", &self.increment)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The result of a login, or the token facts a token path returns. A backend fills the policies

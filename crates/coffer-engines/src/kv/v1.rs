@@ -61,6 +61,7 @@ impl Backend for KvV1 {
                     lease_id: String::new(),
                     ttl,
                     renewable: false,
+                    ..Lease::default()
                 });
                 Ok(Some(resp))
             }
