@@ -15,6 +15,7 @@ use tracing::info;
 
 use crate::audit::{AuditBroker, AuditRecord};
 use crate::barrier::Barrier;
+use crate::expiration::{self, ExpirationManager, MountTtls};
 use crate::identity::{self, IdentityStore};
 use crate::mount::{MountConfig, MountEntry, Route, RouteTable, Table, Target};
 use crate::policy::PolicyStore;
@@ -57,6 +58,7 @@ pub struct Unsealed {
     pub tokens: TokenStore,
     pub policies: PolicyStore,
     pub identity: IdentityStore,
+    pub(crate) expiration: Arc<ExpirationManager>,
     barrier: Arc<Barrier>,
     /// Serialises unwraps, so that a wrapping token is exchanged once.
     pub(crate) wrapping_lock: tokio::sync::Mutex<()>,
@@ -420,6 +422,7 @@ impl Core {
             Target::Backend(backend) => {
                 let login_path = (route.entry.table == Table::Auth)
                     .then(|| format!("{}{}", route.path, req.path));
+                let issuer = expiration::Issuer::of(route, &req, live.as_deref());
                 let mut resp = backend.handle(req, route.view.as_ref()).await?;
                 // A response of an auth method that carries `auth` is a login: mint its token.
                 if let (Some(path), Some(resp)) = (login_path, resp.as_mut()) {
@@ -427,6 +430,13 @@ impl Core {
                         self.mint_login_token(state, &route.entry, path, auth)
                             .await?;
                     }
+                }
+                // A secret with a lease: the expiration manager takes it over.
+                if let (Some(issuer), Some(resp)) = (issuer, resp.as_mut()) {
+                    state
+                        .expiration
+                        .register(issuer, backend.as_ref(), route.view.as_ref(), resp)
+                        .await?;
                 }
                 Ok(resp)
             }
@@ -589,6 +599,16 @@ impl Core {
                 route.entry.path
             )));
         }
+        // As OpenBao: the mount's leases are revoked first, and a failure keeps it mounted.
+        state
+            .expiration
+            .revoke_prefix(
+                &expiration::Routes::of(self, &state),
+                &route_path,
+                false,
+                true,
+            )
+            .await?;
         let mut table_copy = RouteTable::clone(&router);
         table_copy.remove(&route_path);
         state.router.store(Arc::new(table_copy));
@@ -693,7 +713,8 @@ impl Core {
     /// Builds the unsealed state: token and policy stores, and the mount table (creating the
     /// built-in mounts on first unseal).
     async fn post_unseal(&self) -> Result<(), Error> {
-        let tokens = TokenStore::load(self.barrier.clone()).await?;
+        let leases = Arc::new(ExpirationManager::new(self.barrier.clone()));
+        let tokens = TokenStore::load(self.barrier.clone(), leases.clone()).await?;
         let policies = PolicyStore::load(self.barrier.clone()).await?;
         let mut entries = Vec::new();
         for table in [Table::Secrets, Table::Auth] {
@@ -727,14 +748,23 @@ impl Core {
             table.insert(self.route_for(Arc::new(entry))?);
         }
         self.audit.start(&self.barrier).await?;
-        self.state.store(Some(Arc::new(Unsealed {
+        let state = Arc::new(Unsealed {
             router: ArcSwap::from_pointee(table),
             tokens,
             policies,
             identity: IdentityStore::new(self.barrier.clone()),
+            expiration: leases,
             barrier: self.barrier.clone(),
             wrapping_lock: tokio::sync::Mutex::new(()),
-        })));
+        });
+        expiration::start(
+            &state,
+            MountTtls {
+                default: self.config.default_lease_ttl,
+                max: self.config.max_lease_ttl,
+            },
+        );
+        self.state.store(Some(state));
         Ok(())
     }
 

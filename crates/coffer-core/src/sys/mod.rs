@@ -30,6 +30,8 @@ pub fn special_paths() -> SpecialPaths {
             "config/*",
             "leases/revoke-prefix/*",
             "leases/revoke-force/*",
+            "leases/lookup/*",
+            "leases",
         ]
         .map(String::from)
         .to_vec(),
@@ -102,6 +104,7 @@ pub async fn handle(
             wrapping(state, action, &req, token).await
         }
         ("audit" | "audit-hash" | "audit-chain", _) => crate::audit::sys::handle(core, req).await,
+        ("leases", _) => crate::expiration::sys::handle(core, state, &req).await,
         (
             "mounts"
             | "auth"

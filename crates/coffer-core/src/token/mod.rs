@@ -1,8 +1,8 @@
 //! The token store: tokens kept only as salted hashes, an accessor index, a parent index so
 //! that revoking a token revokes its children, and a cache of live entries for the hot path.
 //!
-//! TTLs are recorded on the entry and checked on every lookup; the expiration manager of a later
-//! step takes over revocation at expiry through `revoke`.
+//! TTLs are recorded on the entry and checked on every lookup. Revoking a token tells the
+//! expiration manager, which revokes the leases the token created.
 
 mod backend;
 mod entry;
@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::Sha256;
 
 use crate::barrier::Barrier;
+use crate::expiration::ExpirationManager;
 
 const SALT_PATH: &str = "core/token-salt";
 const ID_PREFIX: &str = "sys/token/id/";
@@ -62,11 +63,16 @@ pub struct TokenStore {
     cache: RwLock<HashMap<String, Arc<LiveToken>>>,
     /// Serialises use counting so that two requests cannot spend the same last use.
     uses_lock: tokio::sync::Mutex<()>,
+    /// Told of every revoked token, in the same storage batch, to revoke its leases.
+    expiration: Arc<ExpirationManager>,
 }
 
 impl TokenStore {
     /// Loads the salt, creating it on first use.
-    pub async fn load(barrier: Arc<Barrier>) -> Result<Self, Error> {
+    pub async fn load(
+        barrier: Arc<Barrier>,
+        expiration: Arc<ExpirationManager>,
+    ) -> Result<Self, Error> {
         let salt = match barrier.get(SALT_PATH).await? {
             Some(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
                 .map_err(|_| Error::internal("token salt has the wrong length"))?,
@@ -81,6 +87,7 @@ impl TokenStore {
             salt: SecretBox::new(Box::new(salt)),
             cache: RwLock::new(HashMap::new()),
             uses_lock: tokio::sync::Mutex::new(()),
+            expiration,
         })
     }
 
@@ -366,8 +373,10 @@ impl TokenStore {
                 "{PARENT_PREFIX}{parent}/{hash}"
             )));
         }
+        ops.push(self.expiration.token_revoked(hash));
         self.barrier.apply(ops).await?;
         self.evict(hash);
+        self.expiration.wake();
         Ok(())
     }
 
