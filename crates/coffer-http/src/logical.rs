@@ -134,8 +134,11 @@ async fn serve(app: &AppState, req: HttpRequest, request_id: &str) -> Response {
         .map(|a| a.0.ip().to_string());
     logical.id = request_id.to_owned();
     logical.data = data;
-    // An unwrapped response is the original one, not a sys answer.
-    let sys_path = logical.path.starts_with("sys/") && !logical.path.starts_with("sys/wrapping/");
+    // An unwrapped response is the original one, not a sys answer; OpenBao copies no lease
+    // answer to the top level either.
+    let sys_path = logical.path.starts_with("sys/")
+        && !logical.path.starts_with("sys/wrapping/")
+        && !logical.path.starts_with("sys/leases");
     let is_read = matches!(operation, Operation::Read | Operation::List);
     match app.core.handle(logical, token_of(&parts.headers)).await {
         Ok(Some(resp)) => {
@@ -143,11 +146,7 @@ async fn serve(app: &AppState, req: HttpRequest, request_id: &str) -> Response {
                 .http_status
                 .and_then(|s| StatusCode::from_u16(s).ok())
                 .unwrap_or(StatusCode::OK);
-            if resp.data.is_none()
-                && resp.auth.is_none()
-                && resp.wrap_info.is_none()
-                && resp.warnings.is_empty()
-            {
+            if envelope::is_empty(&resp) {
                 // Nothing to say: 204, or the bare status a backend asked for (OpenBao's
                 // kv-v2 PATCH of a missing secret is a 404 with an empty body).
                 return if status == StatusCode::OK {
