@@ -803,12 +803,16 @@ fn finish(data: Map<String, Value>, warnings: Vec<String>, role: &Role, cert: &I
     let mut resp = Response::with_data(data);
     resp.warnings = warnings;
     if role.generate_lease {
-        // The lease's duration; core registers leases (and revokes the serial) in a later step.
+        // As OpenBao's `secretCerts`: the lease lives as long as the certificate, cannot be
+        // renewed, and revoking it revokes the serial kept as its internal data.
         let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut internal_data = Map::new();
+        internal_data.insert("serial_number".to_owned(), cert.serial.clone().into());
         resp.lease = Some(Lease {
             lease_id: String::new(),
             ttl: u64::try_from(cert.not_after - now).unwrap_or(0),
             renewable: false,
+            internal_data,
             ..Lease::default()
         });
     }
@@ -820,7 +824,8 @@ fn finish(data: Map<String, Value>, warnings: Vec<String>, role: &Role, cert: &I
 fn random_serial() -> SerialNumber {
     use rand::RngCore;
     let mut bytes = [0u8; 20];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    // The thread's CSPRNG (ChaCha, seeded from the OS): no system call per certificate.
+    rand::thread_rng().fill_bytes(&mut bytes);
     bytes[0] &= 0x7f;
     if bytes[0] == 0 {
         bytes[0] = 1;

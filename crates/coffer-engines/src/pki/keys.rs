@@ -115,15 +115,21 @@ impl PrivateKey {
                 (doc.as_bytes().to_vec(), public.as_bytes().to_vec())
             }
             KeyType::Ec => {
+                use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
                 use aws_lc_rs::signature::{self, KeyPair as _};
-                let curve = match bits {
-                    384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
-                    521 => &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
-                    _ => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                let (signing, curve) = match bits {
+                    384 => (&signature::ECDSA_P384_SHA384_ASN1_SIGNING, P384),
+                    521 => (&signature::ECDSA_P521_SHA512_ASN1_SIGNING, P521),
+                    _ => (&signature::ECDSA_P256_SHA256_ASN1_SIGNING, P256),
                 };
-                let pair = signature::EcdsaKeyPair::generate(curve).map_err(Error::internal)?;
-                let doc = pair.to_pkcs8v1().map_err(Error::internal)?;
-                (doc.as_ref().to_vec(), pair.public_key().as_ref().to_vec())
+                let pair = signature::EcdsaKeyPair::generate(signing).map_err(Error::internal)?;
+                // The key pair already holds its public point in affine form: PKCS#8 is framed
+                // here from the scalar and that point, since aws-lc's own marshalling would
+                // convert the point to affine coordinates once more.
+                let public = pair.public_key().as_ref().to_vec();
+                let scalar: EcPrivateKeyBin<'_> =
+                    pair.private_key().as_be_bytes().map_err(Error::internal)?;
+                (ec_pkcs8(curve, scalar.as_ref(), &public)?, public)
             }
             KeyType::Ed25519 => {
                 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
@@ -402,6 +408,33 @@ pub(crate) fn signature_verifies(
         .is_ok()
 }
 
+/// An EC private key as PKCS#8 (RFC 5958) wrapping an RFC 5915 `ECPrivateKey` with its public
+/// point, the curve named in the algorithm identifier: DER framing only.
+fn ec_pkcs8(curve: &str, scalar: &[u8], public: &[u8]) -> Result<Vec<u8>, Error> {
+    use p256::pkcs8::der::asn1::{AnyRef, ObjectIdentifier};
+    use p256::pkcs8::der::Encode;
+    use p256::pkcs8::{AlgorithmIdentifierRef, PrivateKeyInfo};
+    let curve = ObjectIdentifier::new(curve).map_err(Error::internal)?;
+    let inner = Zeroizing::new(
+        sec1::EcPrivateKey {
+            private_key: scalar,
+            parameters: None,
+            public_key: Some(public),
+        }
+        .to_der()
+        .map_err(Error::internal)?,
+    );
+    let info = PrivateKeyInfo {
+        algorithm: AlgorithmIdentifierRef {
+            oid: ObjectIdentifier::new_unwrap("1.2.840.10045.2.1"),
+            parameters: Some(AnyRef::from(&curve)),
+        },
+        private_key: &inner,
+        public_key: None,
+    };
+    info.to_der().map_err(Error::internal)
+}
+
 /// The key size of an EC public key from its named curve (x509-parser's count of point
 /// bytes says 528 for P-521).
 pub(crate) fn ec_curve_bits(curve_oid: &str) -> Option<u32> {
@@ -468,6 +501,24 @@ mod tests {
         let pkcs8 = key.export("pem", true).unwrap();
         assert!(pkcs8.starts_with("-----BEGIN PRIVATE KEY-----\n"));
         assert!(!format!("{key:?}").contains(&pem[40..60]));
+    }
+
+    #[test]
+    fn generated_keys_load_back_with_the_public_half_they_return() {
+        for (kind, bits) in [
+            (KeyType::Ec, 256),
+            (KeyType::Ec, 384),
+            (KeyType::Ec, 521),
+            (KeyType::Ed25519, 0),
+            (KeyType::Rsa, 2048),
+        ] {
+            let (key, public) = PrivateKey::generate_with_public(kind, bits).unwrap();
+            let loaded = key.signer().unwrap();
+            assert_eq!(loaded.der_bytes(), public.der_bytes(), "{kind:?} {bits}");
+            assert_eq!(loaded.algorithm(), public.algorithm(), "{kind:?} {bits}");
+            let parsed = PrivateKey::from_pkcs8(key.pkcs8_der()).unwrap();
+            assert_eq!((parsed.kind(), parsed.bits()), (kind, bits));
+        }
     }
 
     #[test]
