@@ -213,3 +213,129 @@ print("ok")
     );
     assert_eq!(python(&server, &script).trim(), "ok");
 }
+
+#[test]
+fn pki_delta_crls_carry_the_indicator_and_only_new_revocations() {
+    let server = TestServer::dev();
+    let script = format!(
+        "{PRELUDE}{}",
+        r#"
+import urllib.request
+def fetch(path):
+    with urllib.request.urlopen(os.environ["COFFER_ADDR"] + "/v1/pki/" + path) as r:
+        return r.read()
+def numbers(crl):
+    n = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    try:
+        ext = crl.extensions.get_extension_for_class(x509.DeltaCRLIndicator)
+        return n, (ext.value.crl_number, ext.critical)
+    except x509.ExtensionNotFound:
+        return n, None
+
+c.sys.enable_secrets_engine("pki", path="pki")
+root = c.secrets.pki.generate_root("internal", "example.com",
+    extra_params={"key_type": "ec", "ttl": "720h"}, mount_point="pki")["data"]
+ca = x509.load_pem_x509_certificate(root["certificate"].encode())
+cfg = c.read("pki/config/crl")["data"]
+assert cfg == {"expiry": "72h", "disable": False, "ocsp_disable": False, "ocsp_expiry": "12h",
+    "auto_rebuild": False, "auto_rebuild_grace_period": "12h", "enable_delta": False,
+    "delta_rebuild_interval": "15m", "allow_expired_cert_revocation": False}, cfg
+try:
+    c.write("pki/config/crl", enable_delta=True)
+    raise SystemExit("delta without auto_rebuild was accepted")
+except hvac.exceptions.InvalidRequest as e:
+    assert "Delta CRLs cannot be enabled when auto rebuilding is disabled" in str(e), e
+c.write("pki/config/crl", auto_rebuild=True, enable_delta=True)
+assert c.read("pki/config/crl")["data"]["enable_delta"] is True
+
+c.secrets.pki.create_or_update_role("web", {"allow_any_name": True, "key_type": "ec"}, mount_point="pki")
+leaves = [c.secrets.pki.generate_certificate("web", n, extra_params={"ttl": "1h"},
+    mount_point="pki")["data"] for n in ("a.test", "b.test")]
+serials = [x509.load_pem_x509_certificate(l["certificate"].encode()).serial_number for l in leaves]
+c.secrets.pki.revoke_certificate(leaves[0]["serial_number"], mount_point="pki")
+c.read("pki/crl/rotate-delta")
+
+full = x509.load_der_x509_crl(fetch("crl"))
+delta = x509.load_der_x509_crl(fetch("crl/delta"))
+assert full.is_signature_valid(ca.public_key()) and delta.is_signature_valid(ca.public_key())
+full_n, full_delta = numbers(full)
+delta_n, (base, critical) = numbers(delta)
+assert full_delta is None and base == full_n and critical and delta_n > full_n, (full_n, delta_n, base)
+assert len(full) == 0, "the complete CRL waits for its next rebuild"
+assert [r.serial_number for r in delta] == [serials[0]]
+assert x509.load_pem_x509_crl(fetch("crl/delta/pem")) == delta
+
+# openssl reads the same extension and accepts the signature.
+delta_path = write("delta.pem", fetch("crl/delta/pem").decode())
+r = openssl("crl", "-in", delta_path, "-noout", "-text", "-CAfile", write("ca.pem", root["certificate"]))
+out = r.stdout + r.stderr
+assert r.returncode == 0 and "verify OK" in out and "Delta CRL Indicator: critical" in out, out
+
+# A complete CRL takes the revocation in; the delta on top of it is empty again.
+c.read("pki/crl/rotate")
+full2 = x509.load_der_x509_crl(fetch("crl"))
+delta2 = x509.load_der_x509_crl(fetch("crl/delta"))
+assert [r.serial_number for r in full2] == [serials[0]]
+assert numbers(delta2)[1] == (numbers(full2)[0], True) and len(delta2) == 0
+print("ok")
+"#
+    );
+    assert_eq!(python(&server, &script).trim(), "ok");
+}
+
+#[test]
+fn pki_p521_ca_issues_and_signs_certificates_openssl_accepts() {
+    let server = TestServer::dev();
+    let script = format!(
+        "{PRELUDE}{}",
+        r#"
+c.sys.enable_secrets_engine("pki", path="pki")
+root = c.secrets.pki.generate_root("internal", "P-521 Root",
+    extra_params={"key_type": "ec", "key_bits": 521, "ttl": "720h"}, mount_point="pki")["data"]
+ca = x509.load_pem_x509_certificate(root["certificate"].encode())
+assert ca.public_key().curve.name == "secp521r1"
+assert isinstance(ca.signature_hash_algorithm, hashes.SHA512)
+ca.verify_directly_issued_by(ca)
+assert c.read("pki/issuer/default")["data"]["revocation_signature_algorithm"] == "ECDSAWithSHA512"
+ca_pem = write("ca.pem", root["certificate"])
+
+c.secrets.pki.create_or_update_role("web", {"allow_any_name": True, "key_type": "ec",
+    "key_bits": 521}, mount_point="pki")
+leaf = c.secrets.pki.generate_certificate("web", "p521.test", extra_params={"ttl": "1h"},
+    mount_point="pki")["data"]
+cert = x509.load_pem_x509_certificate(leaf["certificate"].encode())
+cert.verify_directly_issued_by(ca)
+key = serialization.load_pem_private_key(leaf["private_key"].encode(), None)
+assert key.curve.name == "secp521r1"
+assert key.public_key().public_numbers() == cert.public_key().public_numbers()
+r = openssl("verify", "-CAfile", ca_pem, write("leaf.pem", leaf["certificate"]))
+assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
+
+# A P-521 CSR signed with SHA-512 is accepted and its key certified.
+k = ec.generate_private_key(ec.SECP521R1())
+req = (x509.CertificateSigningRequestBuilder()
+    .subject_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "csr.test")]))
+    .sign(k, hashes.SHA512()))
+signed = c.secrets.pki.sign_certificate("web", req.public_bytes(serialization.Encoding.PEM).decode(),
+    "csr.test", extra_params={"ttl": "1h"}, mount_point="pki")["data"]
+got = x509.load_pem_x509_certificate(signed["certificate"].encode())
+got.verify_directly_issued_by(ca)
+assert got.public_key().public_numbers() == k.public_key().public_numbers()
+
+# Revocation reaches the P-521 CA's CRL.
+c.secrets.pki.revoke_certificate(signed["serial_number"], mount_point="pki")
+crl = x509.load_pem_x509_crl(c.secrets.pki.read_certificate("crl", mount_point="pki")["data"]["certificate"].encode())
+assert crl.is_signature_valid(ca.public_key())
+assert crl.get_revoked_certificate_by_serial_number(got.serial_number) is not None
+
+# P-224 is refused with a clear 400.
+try:
+    c.secrets.pki.create_or_update_role("small", {"key_type": "ec", "key_bits": 224}, mount_point="pki")
+    raise SystemExit("a P-224 role was accepted")
+except hvac.exceptions.InvalidRequest as e:
+    assert "P-224 keys are not supported" in str(e), e
+print("ok")
+"#
+    );
+    assert_eq!(python(&server, &script).trim(), "ok");
+}
