@@ -67,7 +67,7 @@ pub(super) async fn encrypt(
     }
 
     let key = match transit.cached(name) {
-        Some(key) => (key, false),
+        Some(key) => key,
         None => {
             let convergent = fields.bool("convergent_encryption")?.unwrap_or(false);
             if convergent && !context_set {
@@ -105,7 +105,6 @@ pub(super) async fn encrypt(
             .await?
         }
     };
-    let key = key.0;
 
     let mut results = Vec::with_capacity(items.len());
     let (mut successes, mut failures) = (false, false);

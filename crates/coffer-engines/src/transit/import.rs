@@ -284,7 +284,7 @@ async fn wrapping_key(transit: &Transit, storage: &dyn Storage) -> Result<Arc<Ke
         key_type: KeyType::Rsa4096.code(),
         ..Policy::default()
     };
-    Ok(get_or_create(transit, storage, policy).await?.0)
+    get_or_create(transit, storage, policy).await
 }
 
 /// Splits the blob, RSA-OAEP-decrypts the ephemeral AES-256 key and AES-KWP-unwraps the target

@@ -594,9 +594,15 @@ impl Key {
             Material::Raw if self.kind == KeyType::Ed25519 => {
                 use ed25519_dalek::Signer;
                 let derived = self.derive(context, version, 32)?;
-                let bytes: [u8; 64] = derived[..]
-                    .try_into()
-                    .map_err(|_| Error::internal("derived ed25519 key has the wrong length"))?;
+                // Only HKDF yields an Ed25519 key pair; the legacy counter KDF (imported
+                // derived keys get it, as in OpenBao) yields 32 bytes, which OpenBao refuses
+                // with Go's text.
+                let bytes: [u8; 64] = derived[..].try_into().map_err(|_| {
+                    Error::invalid(format!(
+                        "ed25519: bad private key length: {}",
+                        derived.len()
+                    ))
+                })?;
                 let key = ed25519_dalek::SigningKey::from_keypair_bytes(&bytes)
                     .map_err(|_| Error::internal("derived ed25519 key is invalid"))?;
                 public = Some(key.verifying_key().as_bytes().to_vec());
@@ -667,9 +673,11 @@ impl Key {
             Material::Ed25519Public(key) => ed25519_verify(key, input, &sig),
             Material::Raw if self.kind == KeyType::Ed25519 => {
                 let derived = self.derive(context, version, 32)?;
-                let bytes: [u8; 64] = derived[..]
-                    .try_into()
-                    .map_err(|_| Error::internal("derived ed25519 key has the wrong length"))?;
+                // A 32-byte derived key (legacy counter KDF) has no public half: OpenBao
+                // verifies against an all-zero key, which never matches.
+                let Ok(bytes) = <[u8; 64]>::try_from(&derived[..]) else {
+                    return Ok(false);
+                };
                 let key = ed25519_dalek::SigningKey::from_keypair_bytes(&bytes)
                     .map_err(|_| Error::internal("derived ed25519 key is invalid"))?;
                 ed25519_verify(&key.verifying_key(), input, &sig)
@@ -691,7 +699,13 @@ impl Key {
     /// The Ed25519 public key of `version` derived for `context` (key reads with `context`).
     pub(crate) fn derived_public_key(&self, version: i64, context: &[u8]) -> Result<String, Error> {
         let derived = self.derive(context, version, 32)?;
-        Ok(STANDARD.encode(&derived[32..]))
+        // Go's `PrivateKey.Public` copies bytes 32..64 into a zeroed key: a 32-byte derived
+        // key (legacy counter KDF) reads as the all-zero public key there too.
+        let mut public = [0u8; 32];
+        if let Some(half) = derived.get(32..64) {
+            public.copy_from_slice(half);
+        }
+        Ok(STANDARD.encode(public))
     }
 }
 

@@ -17,15 +17,14 @@ use super::policy::{
 use super::{decode_b64, load_archive, load_policy, Transit, ARCHIVE_PREFIX, POLICY_PREFIX};
 use crate::time::{now_nanos, rfc3339_nanos};
 
-/// LIST `keys`.
+/// LIST `keys`: no keys is a 404, as any OpenBao list.
 pub(super) async fn list(storage: &dyn Storage) -> Result<Option<Response>, Error> {
-    let keys = storage.list(POLICY_PREFIX).await?;
-    let mut data = Map::new();
-    data.insert("keys".to_owned(), json!(keys));
-    Ok(Some(Response::with_data(data)))
+    Ok(crate::passthrough::list_response(
+        storage.list(POLICY_PREFIX).await?,
+    ))
 }
 
-/// POST `keys/<name>`: creates the key, or returns the existing one with a warning.
+/// POST `keys/<name>`: creates the key, or returns the existing one as it is.
 pub(super) async fn create(
     transit: &Transit,
     req: &Request,
@@ -67,7 +66,9 @@ pub(super) async fn create(
             return Err(Error::invalid(format!("invalid key_size {key_size}")));
         }
     }
-    let (key, created) = upsert(
+    // OpenBao's source warns "key <name> already existed" here, but 2.7.2 answers an existing
+    // key without any warning; coffer does as the running server does.
+    let key = upsert(
         transit,
         storage,
         NewKey {
@@ -82,11 +83,7 @@ pub(super) async fn create(
         },
     )
     .await?;
-    let mut resp = format_key(&key, None)?;
-    if !created {
-        resp = resp.warn(format!("key {name} already existed"));
-    }
-    Ok(Some(resp))
+    Ok(Some(format_key(&key, None)?))
 }
 
 /// The settings of a key to create.
@@ -102,14 +99,14 @@ pub(super) struct NewKey<'a> {
 }
 
 /// The key `name`, created with `new` if it does not exist (OpenBao's upsert in
-/// `GetPolicy`); the bool says whether it was created.
+/// `GetPolicy`).
 pub(super) async fn upsert(
     transit: &Transit,
     storage: &dyn Storage,
     new: NewKey<'_>,
-) -> Result<(std::sync::Arc<Key>, bool), Error> {
+) -> Result<std::sync::Arc<Key>, Error> {
     if let Some(key) = transit.key(storage, new.name).await? {
-        return Ok((key, false));
+        return Ok(key);
     }
     validate_name(new.name)?;
     let t = new.key_type;
@@ -152,15 +149,15 @@ pub(super) async fn upsert(
     get_or_create(transit, storage, policy).await
 }
 
-/// The key named `new.name`, or else `new` with a first version, stored. The bool says whether
-/// it was created. The name is not checked: the mount's own wrapping key has a `/` in it.
+/// The key named `new.name`, or else `new` with a first version, stored. The name is not
+/// checked: the mount's own wrapping key has a `/` in it.
 pub(super) async fn get_or_create(
     transit: &Transit,
     storage: &dyn Storage,
     new: Policy,
-) -> Result<(std::sync::Arc<Key>, bool), Error> {
+) -> Result<std::sync::Arc<Key>, Error> {
     if let Some(key) = transit.key(storage, &new.name).await? {
-        return Ok((key, false));
+        return Ok(key);
     }
     let name = new.name.clone();
     let _guard = transit.lock(&name).await;
@@ -168,11 +165,10 @@ pub(super) async fn get_or_create(
         // Created by another request meanwhile.
         let key = std::sync::Arc::new(super::build_key(policy).await?);
         transit.set_cached(&name, Some(key.clone()));
-        return Ok((key, false));
+        return Ok(key);
     }
     let policy = rotate_blocking(new).await?;
-    let key = transit.persist(storage, policy).await?;
-    Ok((key, true))
+    transit.persist(storage, policy).await
 }
 
 /// GET `keys/<name>`.
@@ -992,15 +988,22 @@ pub(super) fn pem_decode(pem: &str) -> Option<Vec<u8>> {
 
 /// Key names are one path segment (OpenBao's `GenericNameRegex`).
 pub(super) fn validate_name(name: &str) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
-        && !name.starts_with(['-', '.'])
-        && !name.ends_with(['-', '.']);
-    if ok {
+    if is_generic_name(name) {
         Ok(())
     } else {
         Err(Error::invalid(format!("invalid key name {name:?}")))
+    }
+}
+
+/// OpenBao's `GenericNameRegex`, `\w(([\w-.]+)?\w)?`: word characters, dashes and dots,
+/// starting and ending with a word character.
+pub(super) fn is_generic_name(name: &str) -> bool {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = name.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(&first), Some(&last)) => {
+            word(first) && word(last) && bytes.iter().all(|&b| word(b) || b == b'-' || b == b'.')
+        }
+        _ => false,
     }
 }

@@ -218,6 +218,14 @@ impl Backend for Transit {
         let route = self.paths.route(&req.path, op)?;
         let cap = |name: &str| route.captures.get(name).unwrap_or_default();
         let name = cap("name");
+        // OpenBao's patterns only match a name of `GenericNameRegex`; any other is no path.
+        if route
+            .captures
+            .get("name")
+            .is_some_and(|n| !keys::is_generic_name(n))
+        {
+            return Err(Error::UnsupportedPath(req.path.clone()));
+        }
         match (route.handler, op) {
             (Handler::KeysList, _) => keys::list(storage).await,
             (Handler::Key, Operation::Read) => keys::read(self, &req, name, storage).await,

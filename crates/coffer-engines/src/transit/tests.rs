@@ -1513,3 +1513,32 @@ async fn imported_ecdsa_and_hmac_keys_work_with_outside_tools() {
         format!("vault:v1:{}", b64(&expected.finalize().into_bytes()))
     );
 }
+
+#[tokio::test]
+async fn names_outside_openbao_pattern_are_no_path_and_an_empty_list_is_not_found() {
+    let (t, s) = (Transit::new(), MemStorage::default());
+    assert!(call(&t, &s, Operation::List, "keys", json!({}))
+        .await
+        .unwrap()
+        .is_none());
+    for path in [
+        "keys/-bad",
+        "encrypt/a@b",
+        "keys/x./import",
+        "sign/_ok-",
+        "keys/.x/trim",
+    ] {
+        match call(&t, &s, Operation::Update, path, json!({"plaintext": PT})).await {
+            Err(Error::UnsupportedPath(_)) => {}
+            other => panic!("{path}: expected no path, got {other:?}"),
+        }
+    }
+    ok(&t, &s, Operation::Update, "keys/a.b_c-d", json!({})).await;
+    ok(&t, &s, Operation::Update, "keys/_", json!({})).await;
+    // An existing key comes back as it is, without OpenBao's source's "already existed".
+    let again = call(&t, &s, Operation::Update, "keys/_", json!({}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again.warnings.is_empty());
+}
