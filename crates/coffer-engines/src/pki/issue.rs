@@ -373,6 +373,12 @@ impl Csr {
             x509_parser::certification_request::X509CertificationRequest::from_der(&block.der)
                 .map_err(|_| Error::invalid("certificate request could not be parsed"))?;
         let info = &csr.certification_request_info;
+        let (key_type, key_bits) = spki_type(&info.subject_pki);
+        if key_type == Some(KeyType::Ec) && key_bits == 224 {
+            return Err(Error::invalid(
+                "unsupported public key type in CSR: P-224 keys are not supported",
+            ));
+        }
         if !signature_verifies(
             &info.subject_pki,
             &csr.signature_algorithm,
@@ -384,7 +390,6 @@ impl Csr {
         let spki_raw = info.subject_pki.raw;
         let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_raw)
             .map_err(|_| Error::invalid("unsupported public key type in CSR"))?;
-        let (key_type, key_bits) = spki_type(&info.subject_pki);
         let common_name = info
             .subject
             .iter_common_name()
@@ -847,6 +852,8 @@ fn go_time(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{req, MemStorage};
+    use coffer_sdk::{Backend, Operation};
     use serde_json::json;
 
     fn role(body: Value) -> Role {
@@ -878,6 +885,71 @@ mod tests {
             role(json!({"allowed_domains": "web-*.example.com", "allow_glob_domains": true}));
         assert!(name_allowed(&glob, "web-1.example.com"));
         assert!(!name_allowed(&glob, "db-1.example.com"));
+    }
+
+    /// A root CA and two `generate_lease` roles (`web` stores its certificates, `nostore` not).
+    async fn leasing_mount() -> (Pki, MemStorage) {
+        let (pki, s) = (Pki::new(), MemStorage::default());
+        let role = |no_store| {
+            json!({"allowed_domains": "example.com", "allow_subdomains": true, "key_type": "ec",
+                "generate_lease": true, "no_store": no_store})
+        };
+        for (path, body) in [
+            (
+                "root/generate/internal",
+                json!({"common_name": "example.com", "key_type": "ec", "ttl": "8760h"}),
+            ),
+            ("roles/web", role(false)),
+            ("roles/nostore", role(true)),
+        ] {
+            pki.handle(req(Operation::Update, path, body), &s)
+                .await
+                .unwrap();
+        }
+        (pki, s)
+    }
+
+    async fn issue_on(pki: &Pki, s: &MemStorage, role: &str) -> Response {
+        let body = json!({"common_name": "a.example.com", "ttl": "1h"});
+        pki.handle(req(Operation::Update, &format!("issue/{role}"), body), s)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn revoking_a_certificates_lease_revokes_the_certificate_and_renewal_is_refused() {
+        let (pki, s) = leasing_mount().await;
+        let resp = issue_on(&pki, &s, "web").await;
+        let serial = resp.data.as_ref().unwrap()["serial_number"].clone();
+        let lease = resp.lease.unwrap();
+        assert!(
+            !lease.renewable && (3590..=3600).contains(&lease.ttl),
+            "{lease:?}"
+        );
+        assert_eq!(lease.internal_data["serial_number"], serial);
+        let renewed = pki.renew(&lease, &s).await;
+        assert!(matches!(renewed, Err(Error::InvalidRequest(m)) if m == "lease is not renewable"));
+
+        pki.revoke(&lease, &s).await.unwrap();
+        let path = format!("cert/{}", serial.as_str().unwrap());
+        let cert = pki
+            .handle(req(Operation::Read, &path, json!({})), &s)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(cert.data.unwrap()["revocation_time"], json!(0));
+        // The revoker may retry a revocation it could not record: a second one succeeds.
+        pki.revoke(&lease, &s).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lease_whose_certificate_is_not_stored_needs_no_revocation() {
+        let (pki, s) = leasing_mount().await;
+        let lease = issue_on(&pki, &s, "nostore").await.lease.unwrap();
+        pki.revoke(&lease, &s).await.unwrap();
+        let no_serial = pki.revoke(&Lease::default(), &s).await;
+        assert!(matches!(no_serial, Err(Error::InvalidRequest(_))));
     }
 
     #[test]

@@ -9,15 +9,15 @@
 //! Private keys are wiped on drop and never appear in errors, logs or `Debug`.
 //!
 //! Not here: ACME, OCSP, `config/urls`, EST/CMPv2, managed keys, and P-224 keys (no maintained
-//! Rust signer for certificates has P-224). Leases of roles with `generate_lease` carry a TTL;
-//! core does not register them yet.
+//! Rust signer for certificates has P-224). A role with `generate_lease` gives each certificate
+//! a lease (internal data: its serial); revoking the lease revokes the certificate.
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use coffer_sdk::framework::{Path, Paths};
 use coffer_sdk::{
-    Backend, BackendConfig, BackendKind, Error, Factory, Operation, Request, Response,
+    Backend, BackendConfig, BackendKind, Error, Factory, Lease, Operation, Request, Response,
     SpecialPaths, Storage,
 };
 use serde_json::{Map, Value};
@@ -339,6 +339,30 @@ impl Backend for Pki {
     /// Scheduled CRL rebuilds: `auto_rebuild` and `delta_rebuild_interval` of `config/crl`.
     async fn periodic(&self, storage: &dyn Storage) -> Result<(), Error> {
         crl::periodic(self, storage).await
+    }
+
+    /// The lease of a certificate from a `generate_lease` role: revoking it revokes the serial,
+    /// as OpenBao's `secretCredsRevoke`. A certificate no longer stored (tidied, or from a
+    /// `no_store` role) needs nothing more, and a CA certificate is never revoked this way.
+    async fn revoke(&self, lease: &Lease, storage: &dyn Storage) -> Result<(), Error> {
+        let serial = lease
+            .internal_data
+            .get("serial_number")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::invalid("could not find serial in internal secret data"))?;
+        let stored = format!("{}{}", store::CERT_PREFIX, serial_storage_key(serial));
+        let Some(der) = storage.get(&stored).await? else {
+            return Ok(());
+        };
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|_| Error::internal("stored certificate does not parse"))?;
+        if cert.is_ca() {
+            return Ok(());
+        }
+        let mut req = Request::new(Operation::Update, "revoke");
+        req.data
+            .insert("serial_number".to_owned(), Value::from(serial));
+        crl::revoke(self, &req, storage).await.map(|_| ())
     }
 }
 
