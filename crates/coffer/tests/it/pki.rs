@@ -328,10 +328,20 @@ crl = x509.load_pem_x509_crl(c.secrets.pki.read_certificate("crl", mount_point="
 assert crl.is_signature_valid(ca.public_key())
 assert crl.get_revoked_certificate_by_serial_number(got.serial_number) is not None
 
-# P-224 is refused with a clear 400.
+# P-224 is refused with a clear 400, for roles and for CSRs.
 try:
     c.secrets.pki.create_or_update_role("small", {"key_type": "ec", "key_bits": 224}, mount_point="pki")
     raise SystemExit("a P-224 role was accepted")
+except hvac.exceptions.InvalidRequest as e:
+    assert "P-224 keys are not supported" in str(e), e
+k224 = ec.generate_private_key(ec.SECP224R1())
+req224 = (x509.CertificateSigningRequestBuilder()
+    .subject_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "small.test")]))
+    .sign(k224, hashes.SHA256()))
+try:
+    c.secrets.pki.sign_certificate("web", req224.public_bytes(serialization.Encoding.PEM).decode(),
+        "small.test", mount_point="pki")
+    raise SystemExit("a P-224 CSR was signed")
 except hvac.exceptions.InvalidRequest as e:
     assert "P-224 keys are not supported" in str(e), e
 print("ok")
