@@ -8,6 +8,7 @@ mod auth;
 mod clients;
 mod durability;
 mod kv;
+mod leases;
 mod limits;
 mod pki;
 mod rotate;
