@@ -902,9 +902,14 @@ mod tests {
             ("roles/web", role(false)),
             ("roles/nostore", role(true)),
         ] {
-            pki.handle(req(Operation::Update, path, body), &s)
-                .await
-                .unwrap();
+            let resp = pki.handle(req(Operation::Update, path, body), &s).await;
+            let warnings = resp.unwrap().map(|r| r.warnings).unwrap_or_default();
+            // As OpenBao, a leasing role is written with a warning.
+            assert_eq!(
+                path.starts_with("roles/"),
+                warnings.len() == 1,
+                "{warnings:?}"
+            );
         }
         (pki, s)
     }

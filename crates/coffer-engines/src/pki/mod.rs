@@ -391,7 +391,13 @@ impl Pki {
                     roles::Role::from_fields(&coffer_sdk::framework::Fields::new(&req.data))?;
                 roles::put_role(storage, name, &role).await?;
                 self.roles.clear();
-                role.to_response().map(Some)
+                let resp = role.to_response()?;
+                Ok(Some(if role.generate_lease {
+                    // OpenBao's warning: every certificate then costs a lease in core.
+                    resp.warn("it is encouraged to disable generate_lease and rely on PKI's native capabilities when possible; this option can cause instance-wide issues with large numbers of issued certificates")
+                } else {
+                    resp
+                }))
             }
         }
     }
