@@ -76,7 +76,13 @@ fn coffer() -> Server {
 }
 
 fn openbao() -> Server {
-    let port = free_port();
+    // `bao server -dev` also listens on the next port (its cluster address): both must be free.
+    let port = loop {
+        let port = free_port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            break port;
+        }
+    };
     start(
         "bao",
         &[
@@ -107,6 +113,25 @@ fn transit_through_hvac_and_keys_move_between_openbao_and_coffer() {
     assert!(
         out.status.success() && stdout.trim_end().ends_with("ok"),
         "hvac script failed:\n{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+fn imported_keys_interoperate_with_openbao_and_outside_tools() {
+    let ours = coffer();
+    let theirs = openbao();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(BYOK_SCRIPT)
+        .env("COFFER_ADDR", &ours.addr)
+        .env("BAO_ADDR", &theirs.addr)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "byok script failed:\n{stdout}\n{stderr}"
     );
 }
 
@@ -227,5 +252,175 @@ t.create_key(name="rsa-from-coffer-" + run, key_type="rsa-2048", exportable=True
 ours = t.encrypt_data(name="rsa-from-coffer-" + run, plaintext=pt)["data"]["ciphertext"]
 bao.secrets.transit.restore_key(backup=t.backup_key(name="rsa-from-coffer-" + run)["data"]["backup"], name="rsa-from-coffer-" + run)
 assert bao.secrets.transit.decrypt_data(name="rsa-from-coffer-" + run, ciphertext=ours)["data"]["plaintext"] == pt
+print("ok")
+"#;
+
+/// BYOK: keys made by Python's `cryptography` are wrapped for each server's `wrapping_key` as
+/// OpenBao documents it (RSA-OAEP of an ephemeral AES-256 key, then AES-KWP of the key) and
+/// imported into both coffer and OpenBao; then each server's output is checked by the other
+/// and by `cryptography`, and outside output by coffer. Trim and soft-delete answer as
+/// OpenBao's do.
+const BYOK_SCRIPT: &str = r#"import base64, hmac as pyhmac, hashlib, json, os
+import hvac
+from hvac.exceptions import InvalidRequest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+
+def b64(b): return base64.b64encode(b).decode()
+def unb64(s): return base64.b64decode(s)
+
+coffer = hvac.Client(url=os.environ["COFFER_ADDR"], token="root")
+bao = hvac.Client(url=os.environ["BAO_ADDR"], token="root")
+for c in (coffer, bao):
+    c.sys.enable_secrets_engine("transit", path="transit")
+
+def wrapping_key(c):
+    pem = c.adapter.get("/v1/transit/wrapping_key")["data"]["public_key"]
+    return serialization.load_pem_public_key(pem.encode())
+
+def wrap(c, target, h=hashes.SHA256()):
+    eph = os.urandom(32)
+    head = wrapping_key(c).encrypt(eph, padding.OAEP(mgf=padding.MGF1(algorithm=h), algorithm=h, label=None))
+    assert len(head) == 512
+    return b64(head + aes_key_wrap_with_padding(eph, target))
+
+def imp(c, name, target, **fields):
+    r = c.adapter.post("/v1/transit/keys/%s/import" % name, json=dict(ciphertext=wrap(c, target), **fields))
+    assert getattr(r, "status_code", 204) == 204, r
+
+def pkcs8(k): return k.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+def spki_pem(k): return k.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+# The wrapping key: RSA-4096, created once and kept.
+wk = wrapping_key(coffer)
+assert isinstance(wk, rsa.RSAPublicKey) and wk.key_size == 4096
+assert wrapping_key(coffer).public_numbers() == wk.public_numbers()
+assert coffer.secrets.transit.list_keys()["data"]["keys"] == ["import/"]
+pt = b"attack at dawn"
+
+# AES-256: the same key imported in both; ciphertexts cross both ways and from outside.
+aes = AESGCM.generate_key(bit_length=256)
+for c in (coffer, bao):
+    imp(c, "aes", aes)
+key = coffer.secrets.transit.read_key(name="aes")["data"]
+assert key["imported_key"] is True and key["imported_key_allow_rotation"] is False, key
+theirs = bao.secrets.transit.encrypt_data(name="aes", plaintext=b64(pt))["data"]["ciphertext"]
+assert unb64(coffer.secrets.transit.decrypt_data(name="aes", ciphertext=theirs)["data"]["plaintext"]) == pt
+ours = coffer.secrets.transit.encrypt_data(name="aes", plaintext=b64(pt))["data"]["ciphertext"]
+assert unb64(bao.secrets.transit.decrypt_data(name="aes", ciphertext=ours)["data"]["plaintext"]) == pt
+nonce = os.urandom(12)
+outside = "vault:v1:" + b64(nonce + AESGCM(aes).encrypt(nonce, b"made outside", None))
+assert unb64(coffer.secrets.transit.decrypt_data(name="aes", ciphertext=outside)["data"]["plaintext"]) == b"made outside"
+raw = unb64(ours[len("vault:v1:"):])
+assert AESGCM(aes).decrypt(raw[:12], raw[12:], None) == pt
+try:
+    coffer.secrets.transit.rotate_key(name="aes")
+    raise AssertionError("an imported key rotated without allow_rotation")
+except InvalidRequest as e:
+    assert "does not allow rotation" in str(e), e
+# A second version, wrapped with SHA-1 OAEP.
+aes2 = AESGCM.generate_key(bit_length=256)
+coffer.adapter.post("/v1/transit/keys/aes/import_version", json={"ciphertext": wrap(coffer, aes2, hashes.SHA1()), "hash_function": "SHA1"})
+v2 = coffer.secrets.transit.encrypt_data(name="aes", plaintext=b64(pt))["data"]["ciphertext"]
+raw = unb64(v2[len("vault:v2:"):])
+assert v2.startswith("vault:v2:") and AESGCM(aes2).decrypt(raw[:12], raw[12:], None) == pt
+
+# Ed25519: signatures are deterministic, so both servers and cryptography agree exactly.
+ed = ed25519.Ed25519PrivateKey.generate()
+for c in (coffer, bao):
+    imp(c, "ed", pkcs8(ed), type="ed25519")
+sig = coffer.secrets.transit.sign_data(name="ed", hash_input=b64(pt))["data"]["signature"]
+assert sig == bao.secrets.transit.sign_data(name="ed", hash_input=b64(pt))["data"]["signature"]
+ed.public_key().verify(unb64(sig[len("vault:v1:"):]), pt)
+outside = "vault:v1:" + b64(ed.sign(b"signed outside"))
+assert coffer.secrets.transit.verify_signed_data(name="ed", hash_input=b64(b"signed outside"), signature=outside)["data"]["valid"] is True
+
+# A public key only: verifies, cannot sign, until import_version brings the private part.
+coffer.adapter.post("/v1/transit/keys/edpub/import", json={"type": "ed25519", "public_key": spki_pem(ed)})
+assert coffer.secrets.transit.verify_signed_data(name="edpub", hash_input=b64(b"signed outside"), signature=outside)["data"]["valid"] is True
+try:
+    coffer.secrets.transit.sign_data(name="edpub", hash_input=b64(pt))
+    raise AssertionError("a public-only key signed")
+except InvalidRequest as e:
+    assert "does not contain a private part" in str(e), e
+coffer.adapter.post("/v1/transit/keys/edpub/import_version", json={"ciphertext": wrap(coffer, pkcs8(ed)), "version": 1})
+assert coffer.secrets.transit.sign_data(name="edpub", hash_input=b64(pt))["data"]["signature"] == sig
+
+# ECDSA P-256 both ways with cryptography; OpenBao verifies coffer's signatures.
+ek = ec.generate_private_key(ec.SECP256R1())
+for c in (coffer, bao):
+    imp(c, "ec", pkcs8(ek), type="ecdsa-p256")
+sig = coffer.secrets.transit.sign_data(name="ec", hash_input=b64(pt))["data"]["signature"]
+ek.public_key().verify(unb64(sig[len("vault:v1:"):]), pt, ec.ECDSA(hashes.SHA256()))
+assert bao.secrets.transit.verify_signed_data(name="ec", hash_input=b64(pt), signature=sig)["data"]["valid"] is True
+outside = "vault:v1:" + b64(ek.sign(b"ec outside", ec.ECDSA(hashes.SHA256())))
+assert coffer.secrets.transit.verify_signed_data(name="ec", hash_input=b64(b"ec outside"), signature=outside)["data"]["valid"] is True
+assert coffer.secrets.transit.read_key(name="ec")["data"]["keys"]["1"]["public_key"] == \
+    bao.secrets.transit.read_key(name="ec")["data"]["keys"]["1"]["public_key"]
+
+# RSA-2048: OpenBao's and cryptography's OAEP ciphertexts decrypt in coffer.
+rk = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+for c in (coffer, bao):
+    imp(c, "rsa", pkcs8(rk), type="rsa-2048")
+theirs = bao.secrets.transit.encrypt_data(name="rsa", plaintext=b64(pt))["data"]["ciphertext"]
+assert unb64(coffer.secrets.transit.decrypt_data(name="rsa", ciphertext=theirs)["data"]["plaintext"]) == pt
+oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+outside = "vault:v1:" + b64(rk.public_key().encrypt(b"rsa outside", oaep))
+assert unb64(coffer.secrets.transit.decrypt_data(name="rsa", ciphertext=outside)["data"]["plaintext"]) == b"rsa outside"
+ours = coffer.secrets.transit.encrypt_data(name="rsa", plaintext=b64(pt))["data"]["ciphertext"]
+assert rk.decrypt(unb64(ours[len("vault:v1:"):]), oaep) == pt
+
+# HMAC keys give the same MAC everywhere.
+mk = os.urandom(48)
+for c in (coffer, bao):
+    imp(c, "mac", mk, type="hmac")
+mac = coffer.secrets.transit.generate_hmac(name="mac", hash_input=b64(pt))["data"]["hmac"]
+assert mac == bao.secrets.transit.generate_hmac(name="mac", hash_input=b64(pt))["data"]["hmac"]
+assert mac == "vault:v1:" + b64(pyhmac.new(mk, pt, hashlib.sha256).digest())
+
+# Refusals are 400 with OpenBao's texts (OpenBao itself answers 500 to most).
+for name, body, text in [
+    ("aes", {"ciphertext": wrap(coffer, aes)}, "cannot be used with an existing key"),
+    ("new", {"ciphertext": "AAAA"}, "provided ciphertext is too short"),
+    ("new", {"ciphertext": wrap(coffer, aes), "type": "ed25519"}, "error parsing asymmetric key"),
+]:
+    try:
+        coffer.adapter.post("/v1/transit/keys/%s/import" % name, json=body)
+        raise AssertionError("accepted: %s" % body)
+    except InvalidRequest as e:
+        assert text in str(e), e
+
+# Trim and soft-delete answer as OpenBao's.
+def strip(d):
+    d = dict(d["data"])
+    d["keys"] = sorted(d["keys"])
+    return d
+for c in (coffer, bao):
+    c.secrets.transit.create_key(name="t")
+    for _ in range(3):
+        c.secrets.transit.rotate_key(name="t")
+    c.secrets.transit.update_key_configuration(name="t", min_decryption_version=3, min_encryption_version=4)
+answers = [strip(c.secrets.transit.trim_key(name="t", min_version=3)) for c in (coffer, bao)]
+assert answers[0] == answers[1], answers
+assert answers[0]["min_available_version"] == 3 and answers[0]["keys"] == ["3", "4"], answers
+for c in (coffer, bao):
+    try:
+        c.secrets.transit.trim_key(name="t", min_version=4)
+        raise AssertionError("trimmed past min_decryption_version")
+    except InvalidRequest as e:
+        assert "cannot be greater than minimum decryption version" in str(e), e
+answers = [c.adapter.delete("/v1/transit/keys/t/soft-delete")["data"]["soft_deleted"] for c in (coffer, bao)]
+assert answers == [True, True], answers
+for c in (coffer, bao):
+    try:
+        c.secrets.transit.encrypt_data(name="t", plaintext=b64(pt))
+        raise AssertionError("a soft-deleted key encrypted")
+    except InvalidRequest as e:
+        assert "soft-deleted" in str(e), e
+    c.adapter.post("/v1/transit/keys/t/soft-delete-restore")
+    c.secrets.transit.encrypt_data(name="t", plaintext=b64(pt))
 print("ok")
 "#;
