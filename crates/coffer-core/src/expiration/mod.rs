@@ -514,7 +514,7 @@ impl ExpirationManager {
                     // The due index counts whole seconds: a little past the second boundary.
                     (Duration::from_secs(wait) + Duration::from_millis(20)).min(self.settings.idle)
                 }
-                Ok(None) => self.settings.idle,
+                Ok(None) | Err(Error::Sealed) => self.settings.idle,
                 Err(e) => {
                     tracing::warn!(error = %e, "lease revoker could not read its index");
                     ERROR_PAUSE
@@ -780,7 +780,10 @@ impl ExpirationManager {
     }
 
     async fn lock(&self, lease_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        let shard = usize::from(index::lease_hash(lease_id).as_bytes()[0]) % self.locks.len();
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        lease_id.hash(&mut hasher);
+        let shard = usize::try_from(hasher.finish() % self.locks.len() as u64).unwrap_or(0);
         self.locks[shard].lock().await
     }
 }
@@ -844,7 +847,7 @@ fn truncate(mut text: String, max: usize) -> String {
 }
 
 /// Lock shards: enough that unrelated leases rarely wait on each other.
-const LOCK_SHARDS: usize = 64;
+const LOCK_SHARDS: usize = 256;
 /// How long the revoker waits after a pass failed on storage.
 const ERROR_PAUSE: Duration = Duration::from_secs(5);
 /// OpenBao keeps at most 240 characters of a revocation error.
