@@ -1189,3 +1189,34 @@ async fn role_changes_reach_the_next_issue() {
     .unwrap_err();
     assert_eq!(err.to_string(), "unknown role: web");
 }
+
+#[tokio::test]
+async fn crls_of_rsa_ed25519_and_p384_issuers_verify() {
+    for (key_type, bits) in [("rsa", 2048), ("ed25519", 0), ("ec", 384)] {
+        let pki = Pki::new();
+        let s = MemStorage::default();
+        let root = data(
+            &pki,
+            &s,
+            Operation::Update,
+            "root/generate/internal",
+            json!({"common_name": "root.test", "key_type": key_type, "key_bits": bits}),
+        )
+        .await;
+        let root_der = der_of(&root["certificate"]);
+        data(
+            &pki,
+            &s,
+            Operation::Update,
+            "roles/web",
+            json!({"allow_any_name": true, "key_type": "ec"}),
+        )
+        .await;
+        let serial = issue_serial(&pki, &s, "leaf.test").await;
+        revoke_serial(&pki, &s, &serial).await;
+        let complete = served_crl(&pki, &s, "crl", &root_der).await;
+        assert_eq!(complete.serials, vec![serial], "{key_type}");
+        let delta = served_crl(&pki, &s, "crl/delta", &root_der).await;
+        assert_eq!(delta.delta_of, Some((complete.number, true)), "{key_type}");
+    }
+}
