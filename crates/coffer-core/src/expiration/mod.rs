@@ -381,7 +381,9 @@ impl ExpirationManager {
         let now = Utc::now();
         let old_due = index::due_key(entry.due, lease_id);
         entry.expire_time = entry.expire_time.min(now);
-        entry.due = now;
+        // On the whole second, so that the pass this wakes takes it up at once (the due index
+        // rounds a fraction up to the next second).
+        entry.due = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
         self.barrier
             .apply(vec![
                 put_json(index::id_key(lease_id), &entry)?,
