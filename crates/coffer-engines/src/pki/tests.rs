@@ -1220,3 +1220,9 @@ async fn crls_of_rsa_ed25519_and_p384_issuers_verify() {
         assert_eq!(delta.delta_of, Some((complete.number, true)), "{key_type}");
     }
 }
+
+#[test]
+fn serials_print_as_openbao_prints_them() {
+    assert_eq!(colon_hex(&[0x00, 0xab, 0x7f, 0x10]), "00:ab:7f:10");
+    assert_eq!(colon_hex(&[]), "");
+}
