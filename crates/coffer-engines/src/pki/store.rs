@@ -1,9 +1,10 @@
 //! What a PKI mount keeps in its storage view, one entry per object, as OpenBao's layout:
 //! `issuer/<id>` (certificate and settings), `key/<id>` (PKCS#8, base64), `config/issuers`
-//! and `config/keys` (defaults), `role/<name>`, `certs/<serial>` (DER of every issued
-//! certificate), `revoked/<serial>`, and `crl/<issuer id>` (the last signed CRLs).
+//! and `config/keys` (defaults), `config/crl`, `role/<name>`, `certs/<serial>` (DER of every
+//! issued certificate), `revoked/<serial>`, `delta-wal/<serial>` (revoked since the last
+//! complete CRL, while delta CRLs are on), and `crl/<issuer id>` (the last signed CRLs).
 //!
-//! It also owns the in-memory cache of loaded signers (parsed CA certificate, chain and ring
+//! It also owns the in-memory cache of loaded signers (parsed CA certificate, chain and loaded
 //! key), dropped whenever an issuer, key or default changes.
 
 use std::collections::HashMap;
