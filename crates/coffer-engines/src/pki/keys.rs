@@ -522,8 +522,12 @@ mod tests {
     }
 
     #[test]
-    fn ed25519_and_p384_round_trip() {
-        for (kind, bits) in [(KeyType::Ed25519, 0), (KeyType::Ec, 384)] {
+    fn ed25519_p384_and_p521_round_trip() {
+        for (kind, bits) in [
+            (KeyType::Ed25519, 0),
+            (KeyType::Ec, 384),
+            (KeyType::Ec, 521),
+        ] {
             let key = PrivateKey::generate(kind, bits).unwrap();
             let back = PrivateKey::from_pem(&key.export("pem", false).unwrap()).unwrap();
             assert_eq!((back.kind(), back.bits()), (kind, bits));

@@ -1226,3 +1226,73 @@ fn serials_print_as_openbao_prints_them() {
     assert_eq!(colon_hex(&[0x00, 0xab, 0x7f, 0x10]), "00:ab:7f:10");
     assert_eq!(colon_hex(&[]), "");
 }
+
+#[tokio::test]
+async fn a_p521_intermediate_from_a_p256_root_issues_leaves() {
+    let root_pki = Pki::new();
+    let root_s = MemStorage::default();
+    let root = root_and_role(&root_pki, &root_s).await;
+    let int_pki = Pki::new();
+    let int_s = MemStorage::default();
+    let csr = data(
+        &int_pki,
+        &int_s,
+        Operation::Update,
+        "intermediate/generate/internal",
+        json!({"common_name": "Int CA", "key_type": "ec", "key_bits": 521}),
+    )
+    .await;
+    let signed = data(
+        &root_pki,
+        &root_s,
+        Operation::Update,
+        "root/sign-intermediate",
+        json!({"csr": csr["csr"], "common_name": "Int CA", "ttl": "100h"}),
+    )
+    .await;
+    let int_der = der_of(&signed["certificate"]);
+    assert_signed_by(&int_der, &der_of(&root["certificate"]));
+    let bundle = format!(
+        "{}\n{}",
+        signed["certificate"].as_str().unwrap(),
+        root["certificate"].as_str().unwrap()
+    );
+    data(
+        &int_pki,
+        &int_s,
+        Operation::Update,
+        "intermediate/set-signed",
+        json!({"certificate": bundle}),
+    )
+    .await;
+    data(
+        &int_pki,
+        &int_s,
+        Operation::Update,
+        "roles/svc",
+        json!({"allow_any_name": true, "key_type": "ec"}),
+    )
+    .await;
+    let leaf = data(
+        &int_pki,
+        &int_s,
+        Operation::Update,
+        "issue/svc",
+        json!({"common_name": "svc.test", "ttl": "1h"}),
+    )
+    .await;
+    let leaf_der = der_of(&leaf["certificate"]);
+    let (_, leaf_cert) = X509Certificate::from_der(&leaf_der).unwrap();
+    let (_, int_cert) = X509Certificate::from_der(&int_der).unwrap();
+    assert_eq!(leaf_cert.issuer().as_raw(), int_cert.subject().as_raw());
+    assert!(keys::signature_verifies(
+        int_cert.public_key(),
+        &leaf_cert.signature_algorithm,
+        &leaf_cert.signature_value,
+        leaf_cert.tbs_certificate.as_ref(),
+    ));
+    assert_eq!(
+        leaf["ca_chain"],
+        json!([signed["certificate"], root["certificate"]])
+    );
+}
