@@ -1,7 +1,8 @@
-//! Bring your own key: `wrapping_key`, `keys/<name>/import` and `keys/<name>/import_version`
-//! (openbao `path_wrapping_key.go`, `path_import.go`; `keysutil/policy.go`
-//! `ImportPublicOrPrivate`, `KeyVersionCanBeUpdated`, `ImportPrivateKeyForVersion`,
-//! `parseFromKey`; `keysutil/util.go` for the two odd PKCS#8 forms it also reads).
+//! Bring your own key: `wrapping_key`, `keys/<name>/import` and `keys/<name>/import_version`,
+//! and the way out, `byok-export/<destination>/<source>` (openbao `path_wrapping_key.go`,
+//! `path_import.go`, `path_byok.go`; `keysutil/policy.go` `ImportPublicOrPrivate`,
+//! `KeyVersionCanBeUpdated`, `ImportPrivateKeyForVersion`, `parseFromKey`, `WrapKey`;
+//! `keysutil/util.go` for the two odd PKCS#8 forms it also reads).
 //!
 //! The wire format is OpenBao's and Vault's (PKCS#11 `CKM_RSA_AES_KEY_WRAP`): base64 of
 //! `RSA-OAEP(wrapping key, hash_function, ephemeral AES-256 key)` — 512 bytes, the wrapping
@@ -11,7 +12,10 @@
 //! later through `import_version`.
 //!
 //! The wrapping key is a transit key of the mount named `import/wrapping-key` (so `keys/` lists
-//! `import/`, as OpenBao's does), created on first use and never rotated.
+//! `import/`, as OpenBao's does), created on first use and never rotated. `byok-export` wraps
+//! an exportable key the same way for an RSA key of the mount, typically another server's
+//! wrapping key imported as a public key, so keys move between servers without ever being in
+//! the clear outside them.
 //!
 //! OpenBao answers most refusals here with a 500 although the client is at fault; coffer keeps
 //! OpenBao's texts and answers 400.
@@ -31,7 +35,7 @@ use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use super::key::Key;
-use super::keys::{get_or_create, pem_encode, validate_name};
+use super::keys::{export_key, get_or_create, pem_encode, validate_name};
 use super::policy::{
     random_bytes, BigDec, Bytes, GoRsaPublicKey, KeyEntry, KeyType, Policy, HMAC_MAX_KEY_SIZE,
     HMAC_MIN_KEY_SIZE, SOFT_DELETED,
@@ -182,6 +186,94 @@ pub(super) async fn import_version(
     Ok(None)
 }
 
+/// GET `byok-export/<destination>/<source>[/<version>]`: the versions of the exportable key
+/// `source` wrapped for the RSA key `destination` in the import format, with `hash` for OAEP.
+pub(super) async fn byok_export(
+    transit: &Transit,
+    req: &Request,
+    destination: &str,
+    source: &str,
+    version: Option<&str>,
+    storage: &dyn Storage,
+) -> Result<Option<Response>, Error> {
+    let hash = Fields::new(&req.data)
+        .upfront(true)
+        .string("hash")?
+        .unwrap_or_else(|| "SHA256".to_owned());
+    let Some(dst) = transit.key(storage, destination).await? else {
+        return Err(Error::invalid("no such destination key to export to"));
+    };
+    if dst.policy.soft_deleted {
+        return Err(Error::invalid(format!(
+            "for destination key: {SOFT_DELETED}"
+        )));
+    }
+    let Some(src) = transit.key(storage, source).await? else {
+        return Err(Error::invalid("no such source key for export"));
+    };
+    let p = &src.policy;
+    if !p.exportable {
+        return Err(Error::invalid("key is not exportable"));
+    }
+    if p.soft_deleted {
+        return Err(Error::invalid(format!("for source key: {SOFT_DELETED}")));
+    }
+    let versions: Vec<(String, KeyEntry)> = match version.filter(|v| !v.is_empty()) {
+        None => p.keys.iter().map(|(v, e)| (v.clone(), e.clone())).collect(),
+        Some(v) => {
+            let number = if v == "latest" {
+                p.latest_version
+            } else {
+                v.trim_start_matches('v')
+                    .parse::<i64>()
+                    .map_err(|_| Error::invalid("invalid key version"))?
+            };
+            if number < p.min_decryption_version {
+                return Err(Error::invalid(
+                    "version for export is below minimum decryption version",
+                ));
+            }
+            let entry = p
+                .keys
+                .get(&number.to_string())
+                .ok_or_else(|| Error::invalid("version does not exist or cannot be found"))?;
+            vec![(number.to_string(), entry.clone())]
+        }
+    };
+    let hash = OaepHash::from_name(&hash)?;
+    // OpenBao's `Policy.WrapKey` on the destination's latest version.
+    if !dst.kind.signing_supported() {
+        return Err(Error::invalid(format!(
+            "key wrapping (requring message signing) is not supported for key type {}",
+            dst.kind.name()
+        )));
+    }
+    let public = dst
+        .rsa_public_key(dst.policy.latest_version)
+        .ok_or_else(|| Error::invalid("unsupported key type in use; must be a rsa key"))?;
+    let kind = src.kind;
+    let (name, type_name) = (p.name.clone(), kind.name());
+    let wrapped = tokio::task::spawn_blocking(move || {
+        versions
+            .into_iter()
+            .map(|(v, entry)| {
+                let target = export_target(kind, &entry)?;
+                let wrapped = wrap_target(&public, &target, hash).map_err(|e| {
+                    Error::invalid(format!("failed to wrap target key for import: {e}"))
+                })?;
+                Ok((v, Value::String(wrapped)))
+            })
+            .collect::<Result<Map<String, Value>, Error>>()
+    })
+    .await
+    .map_err(Error::internal)??;
+    let mut data = Map::new();
+    data.insert("name".to_owned(), Value::String(name));
+    data.insert("type".to_owned(), Value::String(type_name.to_owned()));
+    data.insert("keys".to_owned(), Value::Object(wrapped));
+    Ok(Some(Response::with_data(data)))
+}
+
 /// Where the key material comes from: `ciphertext` (wrapped, private) wins over `public_key`.
 enum Source {
     Wrapped { ciphertext: String, hash: OaepHash },
@@ -323,6 +415,51 @@ fn unwrap_target(
         .len();
     out.truncate(len);
     Ok(out)
+}
+
+/// The import format of `target` for `public`: RSA-OAEP of a fresh AES-256 key, then AES-KWP
+/// of the target under it, in base64 (OpenBao's `wrapTargetPKCS8ForImport`).
+fn wrap_target(public: &RsaPublicKey, target: &[u8], hash: OaepHash) -> Result<String, String> {
+    use aes_kw::KeyInit;
+    if target.len() < 16 {
+        return Err("failed to wrap target key with KWP: kwp: key size to wrap too small".into());
+    }
+    if target.len() > 8192 {
+        return Err("failed to wrap target key with KWP: kwp: key size to wrap too large".into());
+    }
+    let ephemeral = random_bytes(32);
+    let mut out = public
+        .encrypt(&mut OsRng, hash.padding(), ephemeral.as_slice())
+        .map_err(|e| format!("failed to encrypt ephemeral wrapping key with public key: {e}"))?;
+    let kwp = aes_kw::KwpAes256::new_from_slice(ephemeral.as_slice())
+        .map_err(|_| "failed to generate new KWP from AES key".to_owned())?;
+    let mut buf = vec![0u8; target.len().div_ceil(8) * 8 + 8];
+    out.extend_from_slice(
+        kwp.wrap_key(target, &mut buf)
+            .map_err(|e| format!("failed to wrap target key with KWP: {e}"))?,
+    );
+    Ok(STANDARD.encode(out))
+}
+
+/// What `byok-export` wraps for one version: the raw key of a symmetric or hmac key, PKCS#8
+/// DER of an asymmetric one (OpenBao's `getBYOKExportKey` and `KeyEntry.WrapKey`).
+fn export_target(kind: KeyType, entry: &KeyEntry) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if kind.is_symmetric() || kind == KeyType::Hmac {
+        return entry
+            .key
+            .as_ref()
+            .map(|k| Zeroizing::new(k.as_slice().to_vec()))
+            .ok_or_else(|| Error::invalid("key version has no key material"));
+    }
+    let der = Zeroizing::new(export_key(kind, entry, "signing-key", "der")?);
+    if der.is_empty() {
+        return Err(Error::invalid(
+            "failed to wrap target key for import: key version has no private part",
+        ));
+    }
+    decode_b64(&der)
+        .map(Zeroizing::new)
+        .map_err(|_| Error::internal("pkcs8 encoding"))
 }
 
 /// OpenBao's `ImportPublicOrPrivate`: adds a version holding `key`, unless the latest version

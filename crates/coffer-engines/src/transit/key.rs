@@ -696,6 +696,16 @@ impl Key {
         }
     }
 
+    /// The RSA public key of `version`, from its private key or imported alone (the
+    /// destination of `byok-export`).
+    pub(crate) fn rsa_public_key(&self, version: i64) -> Option<RsaPublicKey> {
+        match self.material(version) {
+            Ok(Material::Rsa(key)) => Some(key.to_public_key()),
+            Ok(Material::RsaPublic(key)) => Some((**key).clone()),
+            _ => None,
+        }
+    }
+
     /// The Ed25519 public key of `version` derived for `context` (key reads with `context`).
     pub(crate) fn derived_public_key(&self, version: i64, context: &[u8]) -> Result<String, Error> {
         let derived = self.derive(context, version, 32)?;

@@ -775,7 +775,7 @@ pub(super) fn format_key(key: &Key, context: Option<&[u8]>) -> Result<Response, 
 }
 
 /// One version's key in the requested export type and format (OpenBao's `getExportKey`).
-fn export_key(
+pub(super) fn export_key(
     kind: KeyType,
     entry: &KeyEntry,
     export_type: &str,

@@ -2,7 +2,7 @@
 //! `builtin/logical/transit` and `sdk/helper/keysutil`: named keys that never leave coffer
 //! unless marked exportable, and the operations on them — encrypt, decrypt, rewrap, datakey,
 //! hmac, sign, verify, hash, random, export, backup and restore, trimming old versions, soft
-//! deletion, and importing keys made elsewhere (`import.rs`). Paths, fields, answers and
+//! deletion, and moving keys in and out wrapped (`import.rs`). Paths, fields, answers and
 //! error texts are OpenBao 2.7.2's; ciphertexts (`vault:v<N>:...`) and backups are
 //! byte-compatible with it, so keys and data move between the two.
 //!
@@ -77,6 +77,7 @@ enum Handler {
     WrappingKey,
     Import,
     ImportVersion,
+    ByokExport,
     Encrypt,
     Decrypt,
     Rewrap,
@@ -127,6 +128,8 @@ impl Transit {
             .path(Path::new("sign/{name}/{urlalgorithm}").write(H::Sign))
             .path(Path::new("verify/{name}").write(H::Verify))
             .path(Path::new("verify/{name}/{urlalgorithm}").write(H::Verify))
+            .path(Path::new("byok-export/{destination}/{source}").read(H::ByokExport))
+            .path(Path::new("byok-export/{destination}/{source}/{version}").read(H::ByokExport))
             .path(Path::new("export/{type}/{name}").read(H::Export))
             .path(Path::new("export/{type}/{name}/{version}").read(H::Export))
             .path(Path::new("backup/{name}").read(H::Backup))
@@ -219,11 +222,8 @@ impl Backend for Transit {
         let cap = |name: &str| route.captures.get(name).unwrap_or_default();
         let name = cap("name");
         // OpenBao's patterns only match a name of `GenericNameRegex`; any other is no path.
-        if route
-            .captures
-            .get("name")
-            .is_some_and(|n| !keys::is_generic_name(n))
-        {
+        let names = ["name", "destination", "source"].map(|c| route.captures.get(c));
+        if names.iter().flatten().any(|n| !keys::is_generic_name(n)) {
             return Err(Error::UnsupportedPath(req.path.clone()));
         }
         match (route.handler, op) {
@@ -239,6 +239,17 @@ impl Backend for Transit {
             (Handler::WrappingKey, _) => import::read_wrapping_key(self, storage).await,
             (Handler::Import, _) => import::import(self, &req, name, storage).await,
             (Handler::ImportVersion, _) => import::import_version(self, &req, name, storage).await,
+            (Handler::ByokExport, _) => {
+                import::byok_export(
+                    self,
+                    &req,
+                    cap("destination"),
+                    cap("source"),
+                    route.captures.get("version"),
+                    storage,
+                )
+                .await
+            }
             (Handler::Export, _) => {
                 keys::export(
                     self,

@@ -1542,3 +1542,130 @@ async fn names_outside_openbao_pattern_are_no_path_and_an_empty_list_is_not_foun
         .unwrap();
     assert!(again.warnings.is_empty());
 }
+
+#[tokio::test]
+async fn byok_export_moves_keys_wrapped_between_mounts() {
+    let (a, sa) = (Transit::new(), MemStorage::default());
+    let (b, sb) = (Transit::new(), MemStorage::default());
+    seed_wrapping_key(&b, &sb).await;
+    // B's wrapping key becomes an RSA public key of A: the destination of the export.
+    let pem = ok(&b, &sb, Operation::Read, "wrapping_key", json!({})).await["public_key"].clone();
+    ok_none(
+        &a,
+        &sa,
+        "keys/to-b/import",
+        json!({"type": "rsa-4096", "public_key": pem}),
+    )
+    .await;
+    ok(
+        &a,
+        &sa,
+        Operation::Update,
+        "keys/k",
+        json!({"exportable": true}),
+    )
+    .await;
+    ok(&a, &sa, Operation::Update, "keys/k/rotate", json!({})).await;
+    ok(
+        &a,
+        &sa,
+        Operation::Update,
+        "keys/e",
+        json!({"type": "ed25519", "exportable": true}),
+    )
+    .await;
+    ok(&a, &sa, Operation::Update, "keys/plain", json!({})).await;
+
+    let all = ok(&a, &sa, Operation::Read, "byok-export/to-b/k", json!({})).await;
+    assert_eq!(all["name"], "k");
+    assert_eq!(all["type"], "aes256-gcm96");
+    assert_eq!(
+        all["keys"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec!["1", "2"]
+    );
+    let latest = ok(
+        &a,
+        &sa,
+        Operation::Read,
+        "byok-export/to-b/k/latest",
+        json!({"hash": "sha512"}),
+    )
+    .await;
+    ok_none(
+        &b,
+        &sb,
+        "keys/k/import",
+        json!({"ciphertext": latest["keys"]["2"], "hash_function": "SHA512"}),
+    )
+    .await;
+    let ct = ok(
+        &a,
+        &sa,
+        Operation::Update,
+        "encrypt/k",
+        json!({"plaintext": PT}),
+    )
+    .await["ciphertext"]
+        .as_str()
+        .unwrap()
+        .replace("vault:v2:", "vault:v1:");
+    let dec = ok(
+        &b,
+        &sb,
+        Operation::Update,
+        "decrypt/k",
+        json!({"ciphertext": ct}),
+    )
+    .await;
+    assert_eq!(dec["plaintext"], PT, "B holds A's version 2");
+
+    let e = ok(&a, &sa, Operation::Read, "byok-export/to-b/e/1", json!({})).await;
+    ok_none(
+        &b,
+        &sb,
+        "keys/e/import",
+        json!({"ciphertext": e["keys"]["1"], "type": "ed25519"}),
+    )
+    .await;
+    let sign = |t, s| ok(t, s, Operation::Update, "sign/e", json!({"input": PT}));
+    assert_eq!(
+        sign(&a, &sa).await["signature"],
+        sign(&b, &sb).await["signature"]
+    );
+
+    for (path, msg) in [
+        ("byok-export/nope/k", "no such destination key to export to"),
+        ("byok-export/to-b/nope", "no such source key for export"),
+        ("byok-export/to-b/plain", "key is not exportable"),
+        (
+            "byok-export/k/e",
+            "key wrapping (requring message signing) is not supported for key type aes256-gcm96",
+        ),
+        (
+            "byok-export/e/k",
+            "unsupported key type in use; must be a rsa key",
+        ),
+        ("byok-export/to-b/k/x", "invalid key version"),
+        (
+            "byok-export/to-b/k/3",
+            "version does not exist or cannot be found",
+        ),
+    ] {
+        match call(&a, &sa, Operation::Read, path, json!({})).await {
+            Err(Error::InvalidRequest(got)) => assert_eq!(got, msg, "{path}"),
+            other => panic!("{path}: expected a 400, got {other:?}"),
+        }
+    }
+    match call(
+        &a,
+        &sa,
+        Operation::Read,
+        "byok-export/to-b/k",
+        json!({"hash": "md5"}),
+    )
+    .await
+    {
+        Err(Error::InvalidRequest(got)) => assert_eq!(got, "unknown hash function: md5"),
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}

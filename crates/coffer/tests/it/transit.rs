@@ -258,8 +258,8 @@ print("ok")
 /// BYOK: keys made by Python's `cryptography` are wrapped for each server's `wrapping_key` as
 /// OpenBao documents it (RSA-OAEP of an ephemeral AES-256 key, then AES-KWP of the key) and
 /// imported into both coffer and OpenBao; then each server's output is checked by the other
-/// and by `cryptography`, and outside output by coffer. Trim and soft-delete answer as
-/// OpenBao's do.
+/// and by `cryptography`, and outside output by coffer. `byok-export` moves keys from each
+/// server to the other. Trim and soft-delete answer as OpenBao's do.
 const BYOK_SCRIPT: &str = r#"import base64, hmac as pyhmac, hashlib, json, os
 import hvac
 from hvac.exceptions import InvalidRequest
@@ -392,6 +392,23 @@ for name, body, text in [
         raise AssertionError("accepted: %s" % body)
     except InvalidRequest as e:
         assert text in str(e), e
+
+# byok-export both ways: each server wraps its exportable keys for the other's wrapping key
+# (imported as an RSA public key), the other imports them and uses them on the first's output.
+for src, dst, tag in [(coffer, bao, "c2b"), (bao, coffer, "b2c")]:
+    peer = dst.adapter.get("/v1/transit/wrapping_key")["data"]["public_key"]
+    src.adapter.post("/v1/transit/keys/peer-%s/import" % tag, json={"type": "rsa-4096", "public_key": peer})
+    for kt in ["aes256-gcm96", "ed25519", "ecdsa-p384", "rsa-2048"]:
+        name = "%s-%s" % (tag, kt)
+        src.secrets.transit.create_key(name=name, key_type=kt, exportable=True)
+        wrapped = src.adapter.get("/v1/transit/byok-export/peer-%s/%s/latest" % (tag, name))["data"]["keys"]["1"]
+        dst.adapter.post("/v1/transit/keys/%s/import" % name, json={"ciphertext": wrapped, "type": kt})
+        if kt in ("aes256-gcm96", "rsa-2048"):
+            ct = src.secrets.transit.encrypt_data(name=name, plaintext=b64(pt))["data"]["ciphertext"]
+            assert unb64(dst.secrets.transit.decrypt_data(name=name, ciphertext=ct)["data"]["plaintext"]) == pt, name
+        else:
+            sig = src.secrets.transit.sign_data(name=name, hash_input=b64(pt))["data"]["signature"]
+            assert dst.secrets.transit.verify_signed_data(name=name, hash_input=b64(pt), signature=sig)["data"]["valid"] is True, name
 
 # Trim and soft-delete answer as OpenBao's.
 def strip(d):
