@@ -9,7 +9,7 @@ use coffer_sdk::{Error, Request, Response, Storage};
 use serde_json::{Map, Value};
 
 use super::key::Key;
-use super::keys::{upsert, NewKey};
+use super::keys::{upsert, upsert_disabled, NewKey};
 use super::policy::{random_bytes, KeyType};
 use super::{batch_status, decode_b64, respond, Transit};
 
@@ -26,7 +26,7 @@ struct Item {
 }
 
 /// POST `encrypt/<name>`; a missing key is created (aes256-gcm96 unless `type`, derived when
-/// a context is given), as OpenBao's upsert.
+/// a context is given), as OpenBao's upsert, unless `config/keys` disables that.
 pub(super) async fn encrypt(
     transit: &Transit,
     req: &Request,
@@ -76,6 +76,7 @@ pub(super) async fn encrypt(
                      required",
                 ));
             }
+            let upsert_disabled = upsert_disabled(storage).await?;
             let type_name = fields
                 .string("type")?
                 .unwrap_or_else(|| "aes256-gcm96".to_owned());
@@ -88,21 +89,28 @@ pub(super) async fn encrypt(
                 }
                 None => return Err(Error::invalid(format!("unknown key type {type_name}"))),
             };
-            upsert(
-                transit,
-                storage,
-                NewKey {
-                    name,
-                    key_type,
-                    derived: context_set,
-                    convergent,
-                    exportable: false,
-                    allow_plaintext_backup: false,
-                    auto_rotate_secs: 0,
-                    key_size: 0,
-                },
-            )
-            .await?
+            if upsert_disabled {
+                transit
+                    .key(storage, name)
+                    .await?
+                    .ok_or_else(|| Error::invalid("encryption key not found"))?
+            } else {
+                upsert(
+                    transit,
+                    storage,
+                    NewKey {
+                        name,
+                        key_type,
+                        derived: context_set,
+                        convergent,
+                        exportable: false,
+                        allow_plaintext_backup: false,
+                        auto_rotate_secs: 0,
+                        key_size: 0,
+                    },
+                )
+                .await?
+            }
         }
     };
 

@@ -1,7 +1,8 @@
 //! `keys/`, `keys/<name>`, `keys/<name>/config`, `keys/<name>/rotate`, `keys/<name>/trim`,
-//! `keys/<name>/soft-delete[-restore]`, `export/`, `backup/` and `restore`: managing named keys
-//! (openbao `path_keys.go`, `path_keys_config.go`, `path_rotate.go`, `path_trim.go`,
-//! `path_export.go`, `path_backup.go`, `path_restore.go`, `keysutil/lock_manager.go`).
+//! `keys/<name>/soft-delete[-restore]`, `config/keys`, `export/`, `backup/` and `restore`:
+//! managing named keys (openbao `path_keys.go`, `path_keys_config.go`, `path_rotate.go`,
+//! `path_trim.go`, `path_config_keys.go`, `path_export.go`, `path_backup.go`,
+//! `path_restore.go`, `keysutil/lock_manager.go`).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -437,6 +438,53 @@ pub(super) async fn soft_delete(
     }
     Ok(Some(resp))
 }
+
+/// GET and POST `config/keys`: the mount's settings for all keys; `disable_upsert` stops
+/// `encrypt/` from creating missing keys. A write without the field sets it to false, as
+/// OpenBao's does.
+pub(super) async fn config_keys(
+    req: &Request,
+    storage: &dyn Storage,
+) -> Result<Option<Response>, Error> {
+    let mut config = load_keys_config(storage).await?;
+    if req.operation != coffer_sdk::Operation::Read {
+        let disable_upsert = Fields::new(&req.data)
+            .upfront(true)
+            .bool("disable_upsert")?
+            .unwrap_or(false);
+        if disable_upsert != config.disable_upsert {
+            config.disable_upsert = disable_upsert;
+            storage
+                .put(KEYS_CONFIG_PATH, super::encode(&config)?)
+                .await?;
+        }
+    }
+    let mut data = Map::new();
+    data.insert("disable_upsert".to_owned(), json!(config.disable_upsert));
+    Ok(Some(Response::with_data(data)))
+}
+
+/// Whether `config/keys` forbids `encrypt/` to create keys.
+pub(super) async fn upsert_disabled(storage: &dyn Storage) -> Result<bool, Error> {
+    Ok(load_keys_config(storage).await?.disable_upsert)
+}
+
+/// What `config/keys` stores (OpenBao's `keysConfig`).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct KeysConfig {
+    #[serde(default)]
+    disable_upsert: bool,
+}
+
+async fn load_keys_config(storage: &dyn Storage) -> Result<KeysConfig, Error> {
+    match storage.get(KEYS_CONFIG_PATH).await? {
+        None => Ok(KeysConfig::default()),
+        Some(raw) => serde_json::from_slice(&raw)
+            .map_err(|e| Error::internal(format_args!("failed to decode keys configuration: {e}"))),
+    }
+}
+
+const KEYS_CONFIG_PATH: &str = "config/keys";
 
 /// Adds a version; RSA generation runs off the async workers.
 pub(super) async fn rotate_blocking(mut policy: Policy) -> Result<Policy, Error> {

@@ -78,6 +78,7 @@ enum Handler {
     Import,
     ImportVersion,
     ByokExport,
+    ConfigKeys,
     Encrypt,
     Decrypt,
     Rewrap,
@@ -107,6 +108,11 @@ impl Transit {
             .path(Path::new("keys/{name}/import").write(H::Import))
             .path(Path::new("keys/{name}/import_version").write(H::ImportVersion))
             .path(Path::new("wrapping_key").read(H::WrappingKey))
+            .path(
+                Path::new("config/keys")
+                    .read(H::ConfigKeys)
+                    .write(H::ConfigKeys),
+            )
             .path(
                 Path::new("keys/{name}")
                     .read(H::Key)
@@ -239,6 +245,7 @@ impl Backend for Transit {
             (Handler::WrappingKey, _) => import::read_wrapping_key(self, storage).await,
             (Handler::Import, _) => import::import(self, &req, name, storage).await,
             (Handler::ImportVersion, _) => import::import_version(self, &req, name, storage).await,
+            (Handler::ConfigKeys, _) => keys::config_keys(&req, storage).await,
             (Handler::ByokExport, _) => {
                 import::byok_export(
                     self,

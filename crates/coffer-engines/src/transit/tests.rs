@@ -1669,3 +1669,55 @@ async fn byok_export_moves_keys_wrapped_between_mounts() {
         other => panic!("expected a 400, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn config_keys_disable_upsert_stops_encrypt_creating_keys() {
+    let (t, s) = (Transit::new(), MemStorage::default());
+    let read = ok(&t, &s, Operation::Read, "config/keys", json!({})).await;
+    assert_eq!(read, json!({"disable_upsert": false}));
+    ok(
+        &t,
+        &s,
+        Operation::Update,
+        "config/keys",
+        json!({"disable_upsert": true}),
+    )
+    .await;
+    ok(&t, &s, Operation::Update, "keys/there", json!({})).await;
+    // Another node reads the setting from storage.
+    let t2 = Transit::new();
+    assert_eq!(
+        bad(&t2, &s, "encrypt/new", json!({"plaintext": PT})).await,
+        "encryption key not found"
+    );
+    assert_eq!(
+        bad(
+            &t2,
+            &s,
+            "encrypt/new",
+            json!({"plaintext": PT, "type": "foo"})
+        )
+        .await,
+        "unknown key type foo"
+    );
+    ok(
+        &t2,
+        &s,
+        Operation::Update,
+        "encrypt/there",
+        json!({"plaintext": PT}),
+    )
+    .await;
+    assert!(!s.keys().contains(&"policy/new".to_owned()));
+    // A write without the field turns upserting back on.
+    let written = ok(&t2, &s, Operation::Update, "config/keys", json!({})).await;
+    assert_eq!(written, json!({"disable_upsert": false}));
+    ok(
+        &t2,
+        &s,
+        Operation::Update,
+        "encrypt/new",
+        json!({"plaintext": PT}),
+    )
+    .await;
+}
