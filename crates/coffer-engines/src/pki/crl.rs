@@ -291,7 +291,8 @@ pub(crate) async fn revoke(
 }
 
 /// Signs fresh complete CRLs (each with an empty delta CRL on top) for every issuer that holds
-/// a key, after a change of issuers; nothing while CRLs are disabled. Returns warnings.
+/// a key, after issuers change or tidy drops revocations; nothing while CRLs are disabled.
+/// Returns warnings.
 pub(crate) async fn rebuild(pki: &Pki, storage: &dyn Storage) -> Result<Vec<String>, Error> {
     let config = crl_config(storage).await?;
     build_complete(pki, storage, &config, false).await
