@@ -464,7 +464,11 @@ fn export_target(kind: KeyType, entry: &KeyEntry) -> Result<Zeroizing<Vec<u8>>, 
 
 /// OpenBao's `ImportPublicOrPrivate`: adds a version holding `key`, unless the latest version
 /// lacks its private part and `key` is it (then that version is completed).
-fn import_public_or_private(p: &mut Policy, key: &[u8], is_private: bool) -> Result<(), String> {
+pub(super) fn import_public_or_private(
+    p: &mut Policy,
+    key: &[u8],
+    is_private: bool,
+) -> Result<(), String> {
     if p.soft_deleted {
         return Err(SOFT_DELETED.to_owned());
     }
@@ -607,7 +611,7 @@ fn import_private_for_version(p: &mut Policy, version: i64, key: &[u8]) -> Resul
 }
 
 /// An asymmetric key as parsed from PKCS#8 or PKIX.
-enum Asymmetric {
+pub(super) enum Asymmetric {
     Rsa(RsaKey),
     Ec(EcKey),
     Ed25519(Ed25519Key),
@@ -619,22 +623,22 @@ enum Asymmetric {
     },
 }
 
-struct RsaKey {
+pub(super) struct RsaKey {
     private: Option<Box<RsaPrivateKey>>,
     public: RsaPublicKey,
 }
 
-struct EcKey {
-    kind: KeyType,
+pub(super) struct EcKey {
+    pub(super) kind: KeyType,
     /// The scalar, big-endian; `None` for a public key.
     d: Option<Zeroizing<Vec<u8>>>,
-    x: Vec<u8>,
-    y: Vec<u8>,
+    pub(super) x: Vec<u8>,
+    pub(super) y: Vec<u8>,
     /// The PKIX public key as Go's `MarshalPKIXPublicKey` writes it (uncompressed point).
     spki_der: Vec<u8>,
 }
 
-struct Ed25519Key {
+pub(super) struct Ed25519Key {
     private: Option<Box<ed25519_dalek::SigningKey>>,
     public: ed25519_dalek::VerifyingKey,
 }
@@ -866,7 +870,7 @@ fn nss_ed25519(curve: Option<ObjectIdentifier>, inner: &[u8]) -> Result<Asymmetr
 }
 
 /// A PEM public key as Go's `pem.Decode` and `x509.ParsePKIXPublicKey` read it.
-fn parse_public_pem(text: &[u8]) -> Result<Asymmetric, String> {
+pub(super) fn parse_public_pem(text: &[u8]) -> Result<Asymmetric, String> {
     let der = first_pem_block(text)
         .ok_or_else(|| "error parsing public key: not in PEM format".to_owned())?;
     let fail = |detail: &dyn std::fmt::Display| format!("error parsing public key: {detail}");

@@ -2,9 +2,10 @@
 //! `builtin/logical/transit` and `sdk/helper/keysutil`: named keys that never leave coffer
 //! unless marked exportable, and the operations on them — encrypt, decrypt, rewrap, datakey,
 //! hmac, sign, verify, hash, random, export, backup and restore, trimming old versions, soft
-//! deletion, and moving keys in and out wrapped (`import.rs`). Paths, fields, answers and
-//! error texts are OpenBao 2.7.2's; ciphertexts (`vault:v<N>:...`) and backups are
-//! byte-compatible with it, so keys and data move between the two.
+//! deletion, moving keys in and out wrapped (`import.rs`) and ECDH key agreement
+//! (`derive.rs`). Paths, fields, answers and error texts are OpenBao 2.7.2's; ciphertexts
+//! (`vault:v<N>:...`) and backups are byte-compatible with it, so keys and data move between
+//! the two.
 //!
 //! Storage layout, relative to the mount, as OpenBao's: `policy/<name>` (the key and the
 //! versions a client may use) and `archive/<name>` (every version). A change writes both in one
@@ -32,6 +33,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
 mod crypt;
+mod derive;
 mod import;
 mod key;
 mod keys;
@@ -79,6 +81,7 @@ enum Handler {
     ImportVersion,
     ByokExport,
     ConfigKeys,
+    DeriveKey,
     Encrypt,
     Decrypt,
     Rewrap,
@@ -108,6 +111,7 @@ impl Transit {
             .path(Path::new("keys/{name}/import").write(H::Import))
             .path(Path::new("keys/{name}/import_version").write(H::ImportVersion))
             .path(Path::new("wrapping_key").read(H::WrappingKey))
+            .path(Path::new("derive-key/{name}").write(H::DeriveKey))
             .path(
                 Path::new("config/keys")
                     .read(H::ConfigKeys)
@@ -246,6 +250,7 @@ impl Backend for Transit {
             (Handler::Import, _) => import::import(self, &req, name, storage).await,
             (Handler::ImportVersion, _) => import::import_version(self, &req, name, storage).await,
             (Handler::ConfigKeys, _) => keys::config_keys(&req, storage).await,
+            (Handler::DeriveKey, _) => derive::derive_key(self, &req, name, storage).await,
             (Handler::ByokExport, _) => {
                 import::byok_export(
                     self,

@@ -1721,3 +1721,100 @@ async fn config_keys_disable_upsert_stops_encrypt_creating_keys() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn derive_key_agrees_by_ecdh_and_stores_an_imported_key() {
+    let (t, s) = (Transit::new(), MemStorage::default());
+    let mut public = Vec::new();
+    for name in ["a", "b"] {
+        ok(
+            &t,
+            &s,
+            Operation::Update,
+            &format!("keys/{name}"),
+            json!({"type": "ecdsa-p384"}),
+        )
+        .await;
+        let key = ok(&t, &s, Operation::Read, &format!("keys/{name}"), json!({})).await;
+        public.push(key["keys"]["1"]["public_key"].clone());
+    }
+    ok_none(
+        &t,
+        &s,
+        "derive-key/ab",
+        json!({"base_key_name": "a", "peer_public_key": public[1]}),
+    )
+    .await;
+    ok_none(
+        &t,
+        &s,
+        "derive-key/ba",
+        json!({"base_key_name": "b", "peer_public_key": public[0], "derived_key_type": "aes256-gcm96"}),
+    )
+    .await;
+    let ct = ok(
+        &t,
+        &s,
+        Operation::Update,
+        "encrypt/ab",
+        json!({"plaintext": PT}),
+    )
+    .await["ciphertext"]
+        .clone();
+    let dec = ok(
+        &t,
+        &s,
+        Operation::Update,
+        "decrypt/ba",
+        json!({"ciphertext": ct}),
+    )
+    .await;
+    assert_eq!(dec["plaintext"], PT, "both sides hold the same key");
+    let key = ok(&t, &s, Operation::Read, "keys/ab", json!({})).await;
+    assert_eq!(key["imported_key"], true);
+    // Deriving again into the same name adds a version.
+    ok_none(
+        &t,
+        &s,
+        "derive-key/ab",
+        json!({"base_key_name": "a", "peer_public_key": public[1]}),
+    )
+    .await;
+    assert_eq!(
+        ok(&t, &s, Operation::Read, "keys/ab", json!({})).await["latest_version"],
+        2
+    );
+    for (body, msg) in [
+        (
+            json!({"base_key_name": "a"}),
+            "peer public key not provided",
+        ),
+        (
+            json!({"base_key_name": "ab", "peer_public_key": public[1]}),
+            "base key type aes256-gcm96 does not support key agreement",
+        ),
+        (
+            json!({"base_key_name": "a", "peer_public_key": public[1], "base_key_version": 2}),
+            "requested version of the base key is higher than the latest key version",
+        ),
+        (
+            json!({"base_key_name": "a", "peer_public_key": public[1], "key_derivation_algorithm": "x"}),
+            "key derivation algorithm x not supported",
+        ),
+    ] {
+        assert_eq!(bad(&t, &s, "derive-key/x", body).await, msg);
+    }
+    call(&t, &s, Operation::Delete, "keys/a/soft-delete", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        bad(
+            &t,
+            &s,
+            "derive-key/x",
+            json!({"base_key_name": "a", "peer_public_key": public[1]})
+        )
+        .await,
+        "refusing to use soft-deleted key"
+    );
+}

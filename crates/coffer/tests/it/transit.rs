@@ -259,7 +259,8 @@ print("ok")
 /// OpenBao documents it (RSA-OAEP of an ephemeral AES-256 key, then AES-KWP of the key) and
 /// imported into both coffer and OpenBao; then each server's output is checked by the other
 /// and by `cryptography`, and outside output by coffer. `byok-export` moves keys from each
-/// server to the other. Trim and soft-delete answer as OpenBao's do.
+/// server to the other; `derive-key` agrees on a key by ECDH with OpenBao and with
+/// `cryptography`. Trim and soft-delete answer as OpenBao's do.
 const BYOK_SCRIPT: &str = r#"import base64, hmac as pyhmac, hashlib, json, os
 import hvac
 from hvac.exceptions import InvalidRequest
@@ -409,6 +410,24 @@ for src, dst, tag in [(coffer, bao, "c2b"), (bao, coffer, "b2c")]:
         else:
             sig = src.secrets.transit.sign_data(name=name, hash_input=b64(pt))["data"]["signature"]
             assert dst.secrets.transit.verify_signed_data(name=name, hash_input=b64(pt), signature=sig)["data"]["valid"] is True, name
+
+# derive-key: ECDH between a coffer key and an OpenBao key gives both the same AES key, and
+# an outside party derives it too (HKDF-SHA256 of the shared secret, no salt, no info).
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+public = {}
+for side, c in (("coffer", coffer), ("bao", bao)):
+    c.secrets.transit.create_key(name="agree", key_type="ecdsa-p256")
+    public[side] = c.secrets.transit.read_key(name="agree")["data"]["keys"]["1"]["public_key"]
+coffer.adapter.post("/v1/transit/derive-key/shared", json={"base_key_name": "agree", "peer_public_key": public["bao"]})
+bao.adapter.post("/v1/transit/derive-key/shared", json={"base_key_name": "agree", "peer_public_key": public["coffer"]})
+ct = coffer.secrets.transit.encrypt_data(name="shared", plaintext=b64(pt))["data"]["ciphertext"]
+assert unb64(bao.secrets.transit.decrypt_data(name="shared", ciphertext=ct)["data"]["plaintext"]) == pt
+mine = ec.generate_private_key(ec.SECP256R1())
+coffer.adapter.post("/v1/transit/derive-key/outside", json={"base_key_name": "agree", "peer_public_key": spki_pem(mine)})
+shared = mine.exchange(ec.ECDH(), serialization.load_pem_public_key(public["coffer"].encode()))
+agreed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=None).derive(shared)
+raw = unb64(coffer.secrets.transit.encrypt_data(name="outside", plaintext=b64(pt))["data"]["ciphertext"][len("vault:v1:"):])
+assert AESGCM(agreed).decrypt(raw[:12], raw[12:], None) == pt
 
 # Trim and soft-delete answer as OpenBao's.
 def strip(d):
