@@ -26,8 +26,10 @@ use super::chain::{self, Chain, Head};
 const QUEUE_CAPACITY: usize = 64 * 1024;
 /// Entries written in one batch at most.
 const MAX_BATCH: usize = 4096;
-/// How often an open file's path is looked up to notice that it was moved away or replaced.
-const PATH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// How often an open file is checked: its descriptor (deleted, made read-only) and its path
+/// (moved away or replaced). Not on every batch: two stat calls per write cost as much as the
+/// write itself.
+pub(crate) const FILE_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 /// How often `fsync = "interval"` syncs, and how often an idle writer wakes.
 const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// The default `write_timeout`.
@@ -680,8 +682,8 @@ struct Sink {
     stream: Option<Stream>,
     /// `interval` syncs happen on the sync thread (inline devices), not after a write.
     defer_sync: bool,
-    /// When the file's path was last looked up.
-    last_path_check: Instant,
+    /// When the open file was last checked.
+    last_file_check: Instant,
 }
 
 enum Stream {
@@ -702,7 +704,7 @@ impl Sink {
             dirty: false,
             stream: None,
             defer_sync: false,
-            last_path_check: Instant::now(),
+            last_file_check: Instant::now(),
         }
     }
 
@@ -726,9 +728,13 @@ impl Sink {
     fn ensure_open(&mut self) -> io::Result<()> {
         match &self.target {
             Target::File { path, mode, .. } => {
+                if self.file.is_some() && self.last_file_check.elapsed() < FILE_CHECK_INTERVAL {
+                    return Ok(());
+                }
+                self.last_file_check = Instant::now();
                 if let Some((file, _)) = &self.file {
-                    // Every batch, on the open descriptor (no path lookup): the file was
-                    // deleted (its directory removed) or made read-only.
+                    // On the open descriptor: the file was deleted (its directory removed)
+                    // or made read-only.
                     match file.metadata() {
                         Ok(meta) if meta.permissions().readonly() => {
                             self.file = None;
@@ -739,26 +745,22 @@ impl Sink {
                         Err(_) => self.file = None,
                     }
                 }
-                // The path itself moved (logrotate) or was replaced: looked up at most once a
-                // second while the file is open (and at once after a write error or SIGHUP).
-                if self.file.is_none() || self.last_path_check.elapsed() >= PATH_CHECK_INTERVAL {
-                    self.last_path_check = Instant::now();
-                    match std::fs::metadata(path) {
-                        Ok(meta) => {
-                            if meta.permissions().readonly() {
-                                self.file = None;
-                                return Err(read_only(path));
-                            }
-                            if self
-                                .file
-                                .as_ref()
-                                .is_some_and(|(_, ino)| *ino != inode(&meta))
-                            {
-                                self.file = None;
-                            }
+                // The path itself moved (logrotate) or was replaced.
+                match std::fs::metadata(path) {
+                    Ok(meta) => {
+                        if meta.permissions().readonly() {
+                            self.file = None;
+                            return Err(read_only(path));
                         }
-                        Err(_) => self.file = None,
+                        if self
+                            .file
+                            .as_ref()
+                            .is_some_and(|(_, ino)| *ino != inode(&meta))
+                        {
+                            self.file = None;
+                        }
                     }
+                    Err(_) => self.file = None,
                 }
                 if self.file.is_none() {
                     let file = open_file(path, *mode)?;

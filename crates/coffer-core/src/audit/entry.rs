@@ -119,12 +119,22 @@ impl Hasher {
 
     /// `hmac-sha256:<hex>` of `value`, as `sys/audit-hash` and the entries show it.
     pub fn hash(&self, value: &str) -> String {
+        self.hash_text(value).as_str().to_owned()
+    }
+
+    /// The same, without allocating (entries hash every string they hold).
+    fn hash_text(&self, value: &str) -> HashText {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut mac = self.prepared.clone();
         mac.update(value.as_bytes());
-        let mut out = String::with_capacity(HMAC_PREFIX.len() + 64);
-        out.push_str(HMAC_PREFIX);
-        push_hex(&mut out, &mac.finalize().into_bytes());
-        out
+        let mut text = [0; HASH_TEXT_LEN];
+        text[..HMAC_PREFIX.len()].copy_from_slice(HMAC_PREFIX.as_bytes());
+        let hex = &mut text[HMAC_PREFIX.len()..];
+        for (i, b) in mac.finalize().into_bytes().iter().enumerate() {
+            hex[2 * i] = DIGITS[usize::from(b >> 4)];
+            hex[2 * i + 1] = DIGITS[usize::from(b & 15)];
+        }
+        HashText(text)
     }
 
     /// A key derived from this one for `purpose` (the chain key): exporting it reveals nothing
@@ -144,6 +154,17 @@ impl Hasher {
             Value::Object(map) => map.values_mut().for_each(|v| self.hash_value(v)),
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
+    }
+}
+
+const HASH_TEXT_LEN: usize = HMAC_PREFIX.len() + 64;
+
+/// `hmac-sha256:<hex>`, kept on the stack.
+struct HashText([u8; HASH_TEXT_LEN]);
+
+impl HashText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("a prefix and hex digits are ASCII")
     }
 }
 
@@ -195,7 +216,7 @@ impl Serialize for Hashed<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         match self.value {
-            Value::String(v) if !self.raw => s.serialize_str(&self.hasher.hash(v)),
+            Value::String(v) if !self.raw => s.serialize_str(self.hasher.hash_text(v).as_str()),
             Value::Array(items) => {
                 let mut out = s.serialize_seq(Some(items.len()))?;
                 for item in items {
@@ -383,7 +404,7 @@ fn hashed_or_raw<'a>(v: &'a str, raw: bool, hasher: &Hasher) -> Str<'a> {
     if raw {
         Str::Borrowed(v)
     } else {
-        Str::Owned(hasher.hash(v))
+        Str::Hash(hasher.hash_text(v))
     }
 }
 
@@ -391,7 +412,7 @@ fn hashed_or_raw<'a>(v: &'a str, raw: bool, hasher: &Hasher) -> Str<'a> {
 enum Str<'a> {
     Borrowed(&'a str),
     Shared(Arc<str>),
-    Owned(String),
+    Hash(HashText),
 }
 
 impl Serialize for Str<'_> {
@@ -399,7 +420,7 @@ impl Serialize for Str<'_> {
         s.serialize_str(match self {
             Str::Borrowed(v) => v,
             Str::Shared(v) => v,
-            Str::Owned(v) => v,
+            Str::Hash(v) => v.as_str(),
         })
     }
 }

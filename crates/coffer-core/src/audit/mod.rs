@@ -677,6 +677,8 @@ mod tests {
         std::fs::create_dir_all(&broken_dir).unwrap();
         let core = core_with(vec![file_device("one", &broken_dir.join("a.log"))]).await;
         std::fs::remove_dir_all(&broken_dir).unwrap();
+        // Devices look at their file a few times a second, not on every write.
+        tokio::time::sleep(device::FILE_CHECK_INTERVAL).await;
         let refused = put(&core, "secret/data/x", json!({"data": {"k": "v"}})).await;
         assert!(matches!(refused, Err(Error::Internal(_))));
         let health = core.audit().health();
@@ -700,6 +702,7 @@ mod tests {
         ])
         .await;
         std::fs::remove_dir_all(&bad).unwrap();
+        tokio::time::sleep(device::FILE_CHECK_INTERVAL).await;
         put(&core, "secret/data/x", json!({"data": {"k": "v"}}))
             .await
             .expect("a healthy second device records the request");
@@ -713,6 +716,7 @@ mod tests {
         let log = dir.0.join("audit.log");
         let core = core_with(vec![file_device("file", &log)]).await;
         std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o400)).unwrap();
+        tokio::time::sleep(device::FILE_CHECK_INTERVAL).await;
         assert!(put(&core, "secret/data/x", json!({"data": {"k": "v"}}))
             .await
             .is_err());

@@ -267,16 +267,18 @@ fn an_unwritable_device_blocks_requests_unless_another_records_them() {
     let blocks = "audit \"file\" \"file\" {\n  options {\n    file_path = \"{dir}/logs/audit.log\"\n    write_timeout = \"1s\"\n  }\n}\n";
     let server = start_with_dir(blocks, "logs");
     std::fs::remove_dir_all(server.path("logs")).unwrap();
-    assert_eq!(server.write_secret("blocked", "v"), 500);
+    let refused = first_refused_write(&server, "gone");
     std::fs::create_dir_all(server.path("logs")).unwrap();
-    let (status, _) = server.call("GET", "secret/data/blocked", None);
+    let (status, _) = server.call("GET", &format!("secret/data/{refused}"), None);
     assert_eq!(status, 404, "the refused write must not have run");
 
     // The file made read-only: refused too.
     let log = server.path("logs/audit.log");
     set_mode(&log, 0o400);
-    assert_eq!(server.write_secret("blocked", "v"), 500);
+    let refused = first_refused_write(&server, "readonly");
     set_mode(&log, 0o600);
+    let (status, _) = server.call("GET", &format!("secret/data/{refused}"), None);
+    assert_eq!(status, 404, "the refused write must not have run");
     assert_eq!(server.write_secret("flows", "v"), 200);
 
     // Two devices, one broken: requests flow.
@@ -287,8 +289,17 @@ fn an_unwritable_device_blocks_requests_unless_another_records_them() {
     let second = std::fs::read_to_string(server.path("second.log")).unwrap();
     assert!(second.contains("secret/data/flows"));
 
-    // sys/health names the failing device and when it started failing.
-    let (_, health) = server.call("GET", "sys/health", None);
+    // sys/health names the failing device and when it started failing (once the device has
+    // checked its file, a few times a second).
+    let mut health = Value::Null;
+    for _ in 0..100 {
+        assert_eq!(server.write_secret("flows", "v"), 200);
+        health = server.call("GET", "sys/health", None).1;
+        if health.to_string().contains("\"failing\"") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let devices = health["audit_devices"]
         .as_array()
         .expect("audit_devices in sys/health");
@@ -350,6 +361,26 @@ fn start_with_dir(blocks: &str, subdir: &str) -> AuditServer {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join(subdir)).unwrap();
     AuditServer::start_in(dir, blocks)
+}
+
+/// Writes secrets under new names until one is refused, then one more, which must be refused
+/// too, and returns its name. A device looks at its file a few times a second, not on every
+/// write, so it notices a broken file within a few writes, possibly while recording a response
+/// (that write ran); from then on it checks the file on every write, so requests are refused
+/// before they run.
+fn first_refused_write(server: &AuditServer, prefix: &str) -> String {
+    (0..100)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|name| {
+            let status = server.write_secret(name, "v");
+            assert!(status == 200 || status == 500, "status {status}");
+            std::thread::sleep(Duration::from_millis(20));
+            status == 500
+        })
+        .expect("a write to a broken audit device is refused");
+    let name = format!("{prefix}-after");
+    assert_eq!(server.write_secret(&name, "v"), 500);
+    name
 }
 
 #[cfg(unix)]
