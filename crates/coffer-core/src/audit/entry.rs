@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher as _};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use coffer_sdk::{Error, Response};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretBox};
@@ -41,7 +41,8 @@ pub struct Hasher {
 /// resolves to the same accessor is hashed afresh.
 struct TokenCache {
     check: std::collections::hash_map::RandomState,
-    map: Mutex<HashMap<String, CachedToken>>,
+    /// Read by every request, written when a token is first seen: a read-write lock.
+    map: RwLock<HashMap<String, CachedToken>>,
 }
 
 struct CachedToken {
@@ -66,7 +67,7 @@ impl Hasher {
             prepared,
             tokens: TokenCache {
                 check: std::collections::hash_map::RandomState::new(),
-                map: Mutex::new(HashMap::new()),
+                map: RwLock::new(HashMap::new()),
             },
         }
     }
@@ -83,7 +84,7 @@ impl Hasher {
             let map = self
                 .tokens
                 .map
-                .lock()
+                .read()
                 .expect("audit token cache lock is not poisoned");
             if let Some(c) = map.get(accessor) {
                 if c.check == check && c.token.is_some() == token.is_some() {
@@ -101,7 +102,7 @@ impl Hasher {
         let mut map = self
             .tokens
             .map
-            .lock()
+            .write()
             .expect("audit token cache lock is not poisoned");
         if map.len() >= TOKEN_CACHE_CAPACITY && !map.contains_key(accessor) {
             map.clear();
@@ -319,7 +320,7 @@ pub fn format_into(
                 entity_id: (!e.entity_id.is_empty()).then_some(e.entity_id.as_str()),
                 token_type: "service",
                 token_ttl: Some(crate::token::remaining(e.expire_time, now)),
-                token_issue_time: Some(e.creation_time.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                token_issue_time: Some(Timestamp(e.creation_time, SecondsFormat::Secs)),
             }
         }
         None => AuthEntry {
@@ -388,7 +389,7 @@ pub fn format_into(
         }
     };
     let entry = Entry {
-        time: now.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        time: Timestamp(now, SecondsFormat::Nanos),
         kind,
         auth,
         request,
@@ -405,6 +406,38 @@ fn hashed_or_raw<'a>(v: &'a str, raw: bool, hasher: &Hasher) -> Str<'a> {
         Str::Borrowed(v)
     } else {
         Str::Hash(hasher.hash_text(v))
+    }
+}
+
+/// An RFC 3339 UTC time (`Z`), written straight into the entry: `to_rfc3339_opts` would
+/// allocate a string for each of the two times of every entry.
+#[derive(Clone, Copy)]
+struct Timestamp(DateTime<Utc>, SecondsFormat);
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Timestamp(t, precision) = *self;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )?;
+        if precision == SecondsFormat::Nanos {
+            // chrono marks a leap second by nanoseconds past 1e9: shown here as second 59.
+            write!(f, ".{:09}", t.nanosecond() % 1_000_000_000)?;
+        }
+        f.write_str("Z")
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -427,7 +460,7 @@ impl Serialize for Str<'_> {
 
 #[derive(Serialize)]
 struct Entry<'a> {
-    time: String,
+    time: Timestamp,
     #[serde(rename = "type")]
     kind: &'static str,
     auth: AuthEntry<'a>,
@@ -458,7 +491,7 @@ struct AuthEntry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     token_ttl: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    token_issue_time: Option<String>,
+    token_issue_time: Option<Timestamp>,
 }
 
 #[derive(Serialize)]
@@ -602,7 +635,7 @@ mod tests {
             let got = h.token_hashes(Some(&t), &format!("a{i}"));
             assert_eq!(&*got.token.unwrap(), h.hash(&t));
         }
-        assert!(h.tokens.map.lock().unwrap().len() <= TOKEN_CACHE_CAPACITY);
+        assert!(h.tokens.map.read().unwrap().len() <= TOKEN_CACHE_CAPACITY);
     }
 
     #[test]
@@ -611,5 +644,22 @@ mod tests {
         let derived = h.derive("chain");
         assert_ne!(derived.expose_secret(), b"0123456789abcdef");
         assert_eq!(derived.expose_secret().len(), 32);
+    }
+
+    #[test]
+    fn timestamps_match_rfc3339() {
+        for t in [
+            "2026-11-27T21:57:04.496908721Z",
+            "2026-01-02T03:04:05Z",
+            "1999-12-31T23:59:59.000000001Z",
+        ] {
+            let t: DateTime<Utc> = t.parse().unwrap();
+            for precision in [SecondsFormat::Secs, SecondsFormat::Nanos] {
+                assert_eq!(
+                    Timestamp(t, precision).to_string(),
+                    t.to_rfc3339_opts(precision, true)
+                );
+            }
+        }
     }
 }
