@@ -2,10 +2,10 @@
 //! key pair (`config/ca`, generated or imported), its public key served without a token
 //! (`public_key`, for sshd's `TrustedUserCAKeys`), roles of `key_type=ca`, and `sign/<role>`
 //! that turns a user's or host's public key into an OpenSSH certificate. OTP mode: roles of
-//! `key_type=otp`, `creds/<role>` that issues a one-time password for a user at an IP,
-//! `verify` (without a token) that spends it, `lookup` of the roles covering an IP, and
-//! `config/zeroaddress` (roles allowed any IP). Paths, fields, answers and error texts are
-//! OpenBao 2.7.2's.
+//! `key_type=otp`, `creds/<role>` that issues a one-time password for a user at an IP under a
+//! lease (revoking the lease deletes it), `verify` (without a token) that spends it, `lookup`
+//! of the roles covering an IP, and `config/zeroaddress` (roles allowed any IP). Paths,
+//! fields, answers and error texts are OpenBao 2.7.2's.
 //!
 //! Not served: `issue/<role>` and the multi-issuer paths (`issuers`, `issuer/<ref>`): every
 //! signature uses the default issuer, i.e. the last `config/ca` written.
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use coffer_sdk::framework::{Path, Paths};
 use coffer_sdk::{
-    Backend, BackendConfig, BackendKind, Error, Factory, Operation, Request, Response,
+    Backend, BackendConfig, BackendKind, Error, Factory, Lease, Operation, Request, Response,
     SpecialPaths, Storage,
 };
 use tokio::sync::Mutex;
@@ -43,7 +43,7 @@ pub fn ssh_factory() -> Factory {
 /// The SSH engine of one mount; all its state is in the mount's storage.
 pub struct Ssh {
     paths: Paths<Handler>,
-    /// Makes spending an OTP (and making the OTP key) one step: see `otp::verify`.
+    /// Makes spending or revoking an OTP (and making the OTP key) one step: see `otp::verify`.
     otp_lock: Mutex<()>,
 }
 
@@ -149,6 +149,13 @@ impl Backend for Ssh {
             (Handler::ZeroAddress, Operation::Delete) => zeroaddress::delete(storage).await,
             (Handler::ZeroAddress, _) => zeroaddress::write(&req, storage).await,
         }
+    }
+
+    /// The only leases this engine issues are OTPs' (a signed certificate has none, as in
+    /// OpenBao): revoking one deletes its OTP. Renewal keeps the default refusal, since an OTP
+    /// lease is not renewable.
+    async fn revoke(&self, lease: &Lease, storage: &dyn Storage) -> Result<(), Error> {
+        otp::revoke(lease, storage, &self.otp_lock).await
     }
 
     /// Deletes OTPs whose TTL ran out unspent.

@@ -8,11 +8,14 @@
 //! whole tag sits inside the encrypted entry and is compared in constant time. OpenBao keeps
 //! `SHA-256(salt || otp)` under its own per-mount salt; a keyed MAC is the sounder form.
 //!
-//! An OTP lives for the mount's default lease TTL, as OpenBao's `secret_otp_type` lease does.
-//! OpenBao deletes it when the lease expires; coffer's core does not register leases yet, so
-//! each entry carries its expiry: `verify` refuses (and deletes) an expired one, and
-//! `periodic` deletes the expired ones, found through an index by hour of expiry
-//! (`otp-expiry/<hour>/<hex>`) so a tidy never reads entries that are still live.
+//! An OTP comes with a lease for the mount's default lease TTL, not renewable, as OpenBao's
+//! `secret_otp_type`; revoking the lease (on request, or by the expiration manager when it
+//! runs out) deletes the OTP. The lease's internal data holds only the entry's selector:
+//! OpenBao keeps the OTP itself there, a usable credential in the lease store. Each entry
+//! also carries its own expiry, so an OTP dies on time even if its lease's revocation fails:
+//! `verify` refuses (and deletes) an expired one, and `periodic` deletes the expired ones,
+//! found through an index by hour of expiry (`otp-expiry/<hour>/<selector>`) so a tidy never
+//! reads entries that are still live.
 
 use coffer_sdk::framework::Fields;
 use coffer_sdk::{Error, Lease, Request, Response, Storage, StorageOp};
@@ -85,6 +88,7 @@ pub(crate) async fn creds(
     let key = OtpKey::load_or_create(storage, lock).await?;
     let otp = new_otp();
     let tag = key.tag(&otp);
+    let selector = selector(&tag);
     let entry = OtpEntry {
         username: username.clone(),
         ip: ip.to_string(),
@@ -95,8 +99,8 @@ pub(crate) async fn creds(
     let bytes = serde_json::to_vec(&entry).map_err(Error::internal)?;
     storage
         .apply(vec![
-            StorageOp::Put(entry_path(&tag), bytes),
-            StorageOp::Put(expiry_path(entry.expires_at, &tag), Vec::new()),
+            StorageOp::Put(entry_path(&selector), bytes),
+            StorageOp::Put(expiry_path(entry.expires_at, &selector), Vec::new()),
         ])
         .await?;
 
@@ -107,10 +111,13 @@ pub(crate) async fn creds(
     data.insert("port".into(), json!(role.port));
     data.insert("username".into(), json!(username));
     let mut resp = Response::with_data(data);
+    let mut internal_data = Map::new();
+    internal_data.insert(SELECTOR_FIELD.into(), Value::String(selector));
     resp.lease = Some(Lease {
         lease_id: String::new(),
         ttl: u64::try_from(ttl).unwrap_or(0),
         renewable: false,
+        internal_data,
         ..Lease::default()
     });
     Ok(Some(resp))
@@ -138,13 +145,14 @@ pub(crate) async fn verify(
         return Err(not_found());
     };
     let tag = key.tag(&otp);
+    let selector = selector(&tag);
 
     // The storage has no compare-and-delete: reading the entry and deleting it must be one
     // step, or two concurrent verifies of one OTP would both succeed. A tokio mutex, since
     // the step awaits storage; only the active node serves writes, so one process suffices.
     let entry = {
         let _spend = lock.lock().await;
-        let Some(bytes) = storage.get(&entry_path(&tag)).await? else {
+        let Some(bytes) = storage.get(&entry_path(&selector)).await? else {
             return Err(not_found());
         };
         let entry: OtpEntry = serde_json::from_slice(&bytes).map_err(Error::internal)?;
@@ -153,8 +161,8 @@ pub(crate) async fn verify(
         }
         storage
             .apply(vec![
-                StorageOp::Delete(entry_path(&tag)),
-                StorageOp::Delete(expiry_path(entry.expires_at, &tag)),
+                StorageOp::Delete(entry_path(&selector)),
+                StorageOp::Delete(expiry_path(entry.expires_at, &selector)),
             ])
             .await?;
         entry
@@ -167,6 +175,37 @@ pub(crate) async fn verify(
     data.insert("role_name".into(), json!(entry.role_name));
     data.insert("username".into(), json!(entry.username));
     Ok(Some(Response::with_data(data)))
+}
+
+/// Revokes an OTP's lease: deletes the OTP its internal data names, and its expiry index
+/// entry, so a later `verify` finds nothing. An OTP already spent, expired or tidied away
+/// needs nothing. A lease without a selector is refused in OpenBao's words for one without
+/// its OTP.
+pub(crate) async fn revoke(
+    lease: &Lease,
+    storage: &dyn Storage,
+    lock: &Mutex<()>,
+) -> Result<(), Error> {
+    let selector = lease
+        .internal_data
+        .get(SELECTOR_FIELD)
+        .and_then(Value::as_str)
+        // It becomes part of a storage path: only a selector as `creds` writes one.
+        .filter(|s| is_selector(s))
+        .ok_or_else(|| Error::invalid("secret is missing internal data"))?;
+    // Under the spend lock, so a verify running now either spent the OTP first or finds it
+    // gone.
+    let _spend = lock.lock().await;
+    let Some(bytes) = storage.get(&entry_path(selector)).await? else {
+        return Ok(());
+    };
+    let entry: OtpEntry = serde_json::from_slice(&bytes).map_err(Error::internal)?;
+    storage
+        .apply(vec![
+            StorageOp::Delete(entry_path(selector)),
+            StorageOp::Delete(expiry_path(entry.expires_at, selector)),
+        ])
+        .await
 }
 
 /// `POST lookup`: the roles whose `cidr_list` holds `ip` (OpenBao ignores `exclude_cidr_list`
@@ -326,15 +365,23 @@ fn user_allowed(username: &str, allowed_users: &str) -> bool {
     allowed_users == "*" || allowed_users.split(',').any(|u| u.trim() == username)
 }
 
-fn entry_path(tag: &[u8; 32]) -> String {
-    format!("{OTP_PREFIX}{}", hex(&tag[..SELECTOR_LEN]))
+/// The part of an OTP's tag that names its entry, in hex.
+fn selector(tag: &[u8; 32]) -> String {
+    hex(&tag[..SELECTOR_LEN])
 }
 
-fn expiry_path(expires_at: i64, tag: &[u8; 32]) -> String {
+fn is_selector(s: &str) -> bool {
+    s.len() == 2 * SELECTOR_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn entry_path(selector: &str) -> String {
+    format!("{OTP_PREFIX}{selector}")
+}
+
+fn expiry_path(expires_at: i64, selector: &str) -> String {
     format!(
-        "{EXPIRY_PREFIX}{:012}/{}",
-        expires_at.div_euclid(3600).max(0),
-        hex(&tag[..SELECTOR_LEN])
+        "{EXPIRY_PREFIX}{:012}/{selector}",
+        expires_at.div_euclid(3600).max(0)
     )
 }
 
@@ -352,3 +399,5 @@ const KEY_LEN: usize = 32;
 /// Bytes of the tag that name the storage entry: 128 bits, so two live OTPs never share one.
 const SELECTOR_LEN: usize = 16;
 const TIDY_BATCH: usize = 128;
+/// The lease's internal data field that holds the OTP entry's selector.
+const SELECTOR_FIELD: &str = "otp_selector";

@@ -353,17 +353,18 @@ async fn user_certificate_carries_what_the_role_says() {
     .await
     .unwrap();
     let user = user_key();
-    let d = data(
-        call_as(
-            &b,
-            &s,
-            "sign/r1",
-            json!({"public_key": user_pub(&user)}),
-            "token",
-        )
-        .await
-        .unwrap(),
-    );
+    let resp = call_as(
+        &b,
+        &s,
+        "sign/r1",
+        json!({"public_key": user_pub(&user)}),
+        "token",
+    )
+    .await
+    .unwrap();
+    // As OpenBao: a signed certificate comes with no lease, so nothing revokes it.
+    assert!(resp.as_ref().is_some_and(|r| r.lease.is_none()));
+    let d = data(resp);
     let serial = d["serial_number"].as_str().unwrap();
     assert!(d["issuer_id"].is_string());
     let cert = verify(d["signed_key"].as_str().unwrap(), &ca_public);
@@ -1094,6 +1095,129 @@ async fn tidy_deletes_otps_of_past_hours_only() {
     let v = data(verify_at(&b, &s, &late, 2_000_000).await.unwrap());
     assert_eq!(v["ip"], "10.1.1.2");
     assert_eq!(otp_keys(&s), 0);
+}
+
+/// An OTP from `creds/web` through `Backend::handle`, and its lease.
+async fn issue(b: &Ssh, s: &MemStorage, ip: &str) -> (String, Lease) {
+    let resp = call(b, s, Operation::Update, "creds/web", json!({ "ip": ip }))
+        .await
+        .unwrap()
+        .expect("a response");
+    let lease = resp.lease.clone().expect("an OTP comes with a lease");
+    (key_of(Some(resp)), lease)
+}
+
+#[tokio::test]
+async fn revoking_an_otps_lease_deletes_that_otp_only() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    otp_role(
+        &b,
+        &s,
+        "web",
+        json!({"default_user": "u", "cidr_list": "10.0.0.0/8"}),
+    )
+    .await;
+    let (otp, lease) = issue(&b, &s, "10.0.0.1").await;
+    let (other, _) = issue(&b, &s, "10.0.0.2").await;
+
+    // The lease names the entry, and holds nothing that would verify.
+    let fields: Vec<&String> = lease.internal_data.keys().collect();
+    assert_eq!(fields, ["otp_selector"]);
+    let selector = lease.internal_data["otp_selector"].as_str().unwrap();
+    assert!(
+        s.keys().contains(&format!("otp/{selector}")),
+        "{:?}",
+        s.keys()
+    );
+    assert!(
+        !serde_json::to_string(&lease.internal_data)
+            .unwrap()
+            .contains(&otp),
+        "the lease holds the OTP"
+    );
+
+    let backend: &dyn Backend = &b;
+    backend.revoke(&lease, &s).await.unwrap();
+    assert!(
+        s.keys().iter().all(|k| !k.ends_with(selector)),
+        "the revoked OTP left {:?}",
+        s.keys()
+    );
+    assert_eq!(
+        invalid(call(&b, &s, Operation::Update, "verify", json!({"otp": otp})).await),
+        "OTP not found"
+    );
+    // Revoking it again, as a retried revocation would, finds nothing to do.
+    backend.revoke(&lease, &s).await.unwrap();
+
+    let v = data(
+        call(&b, &s, Operation::Update, "verify", json!({"otp": other}))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(v["ip"], "10.0.0.2");
+}
+
+#[tokio::test]
+async fn revoking_a_spent_otps_lease_succeeds_quietly() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    otp_role(
+        &b,
+        &s,
+        "web",
+        json!({"default_user": "u", "cidr_list": "10.0.0.0/8"}),
+    )
+    .await;
+    let (otp, lease) = issue(&b, &s, "10.0.0.1").await;
+    call(&b, &s, Operation::Update, "verify", json!({ "otp": otp }))
+        .await
+        .unwrap();
+    b.revoke(&lease, &s).await.unwrap();
+    assert!(
+        s.keys().iter().all(|k| !k.starts_with("otp")),
+        "{:?}",
+        s.keys()
+    );
+}
+
+#[tokio::test]
+async fn a_lease_without_a_selector_revokes_nothing() {
+    let b = Ssh::new();
+    let s = MemStorage::default();
+    otp_role(
+        &b,
+        &s,
+        "web",
+        json!({"default_user": "u", "cidr_list": "10.0.0.0/8"}),
+    )
+    .await;
+    let (otp, _) = issue(&b, &s, "10.0.0.1").await;
+    let before = s.keys();
+    // Nothing, the OTP itself (OpenBao's internal data), and paths that are no selector.
+    for internal in [
+        json!({}),
+        json!({ "otp": otp }),
+        json!({"otp_selector": "../salt"}),
+        json!({"otp_selector": 7}),
+        json!({"otp_selector": "ABCDEF0123456789ABCDEF0123456789"}),
+    ] {
+        let lease = Lease {
+            internal_data: internal.as_object().unwrap().clone(),
+            ..Lease::default()
+        };
+        match b.revoke(&lease, &s).await {
+            Err(Error::InvalidRequest(m)) => assert_eq!(m, "secret is missing internal data"),
+            other => panic!("{internal}: {other:?}"),
+        }
+    }
+    assert_eq!(s.keys(), before);
+    assert!(
+        call(&b, &s, Operation::Update, "verify", json!({ "otp": otp }))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]

@@ -435,3 +435,52 @@ fn an_otp_issued_before_a_restart_verifies_after_it() {
         .any(|bytes| bytes.windows(otp.len()).any(|w| w == otp.as_bytes()));
     assert!(!on_disk, "the OTP is on disk");
 }
+
+#[test]
+fn revoking_an_otps_lease_makes_verify_refuse_it() {
+    let server = otp_server();
+    let r = server.post("ssh/creds/web", json!({"ip": "10.0.0.5"}));
+    assert_eq!(r.status, 200, "{r:?}");
+    let otp = r.body["data"]["key"].as_str().expect("an OTP").to_owned();
+    let lease_id = r.body["lease_id"].as_str().expect("a lease").to_owned();
+    assert!(lease_id.starts_with("ssh/creds/web/"), "{lease_id}");
+
+    let look = server.put("sys/leases/lookup", json!({ "lease_id": lease_id }));
+    assert_eq!(look.status, 200, "{look:?}");
+    assert_eq!(look.body["data"]["id"], json!(lease_id));
+    assert_eq!(look.body["data"]["path"], json!("ssh/creds/web"));
+    assert_eq!(look.body["data"]["renewable"], json!(false));
+    let ttl = look.body["data"]["ttl"].as_u64().expect("a ttl");
+    assert!(0 < ttl && ttl <= 2_764_800, "{ttl}");
+
+    // OpenBao 2.7.2's answer to renewing an OTP's lease.
+    let renew = server.put("sys/leases/renew", json!({ "lease_id": lease_id }));
+    assert_eq!(
+        (renew.status, errors(&renew)),
+        (400, json!(["lease is not renewable"]))
+    );
+
+    let revoke = server.put("sys/leases/revoke", json!({ "lease_id": lease_id }));
+    assert_eq!(revoke.status, 204, "{revoke:?}");
+    let v = server.call_as("", "POST", "ssh/verify", Some(json!({ "otp": otp })));
+    assert_eq!((v.status, errors(&v)), (400, json!(["OTP not found"])));
+    let look = server.put("sys/leases/lookup", json!({ "lease_id": lease_id }));
+    assert_eq!(
+        (look.status, errors(&look)),
+        (400, json!(["invalid lease"]))
+    );
+
+    // A spent OTP's lease revokes quietly.
+    let r = server.post("ssh/creds/web", json!({"ip": "10.0.0.6"}));
+    let otp = r.body["data"]["key"].as_str().expect("an OTP").to_owned();
+    let lease_id = r.body["lease_id"].as_str().expect("a lease").to_owned();
+    let v = server.call_as("", "POST", "ssh/verify", Some(json!({ "otp": otp })));
+    assert_eq!(v.status, 200, "{v:?}");
+    let revoke = server.put("sys/leases/revoke", json!({ "lease_id": lease_id }));
+    assert_eq!(revoke.status, 204, "{revoke:?}");
+    let look = server.put("sys/leases/lookup", json!({ "lease_id": lease_id }));
+    assert_eq!(look.status, 400, "{look:?}");
+
+    let log = String::from_utf8_lossy(&server.log()).into_owned();
+    assert!(!log.contains(&otp), "the server log holds the OTP");
+}
