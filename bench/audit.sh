@@ -34,7 +34,8 @@ one() { # label target [env...]
   shift 2
   printf '%-14s ' "$label"
   env "$@" BENCH_SCENARIOS=kv2-read BENCH_REPEAT=1 BENCH_DURATION="${BENCH_DURATION:-8}" \
-    "$shared/run.sh" "$target" durable 2>/dev/null | grep -E '^[a-z]+/durable +kv2-read' | awk '{print $3, "req/s  p99", $5, "ms  errors", $6, " srv cpu", $8}'
+    "$shared/run.sh" "$target" durable 2>&1 | grep -E '^[a-z]+/durable +kv2-read|^bench:' |
+    awk '/^bench:/ {print; next} {print $3, "req/s  p99", $5, "ms  errors", $6, " srv cpu", $8, $9}' || true
 }
 for r in $(seq 1 "$rounds"); do
   echo "# round $r"
