@@ -319,16 +319,7 @@ impl ExpirationManager {
         if !renewed.internal_data.is_empty() {
             entry.internal_data = renewed.internal_data;
         }
-        self.barrier
-            .apply(vec![
-                put_json(index::id_key(lease_id), &entry)?,
-                Op::Delete(old_due),
-                Op::Put(
-                    index::due_key(entry.due, lease_id),
-                    lease_id.as_bytes().to_vec(),
-                ),
-            ])
-            .await?;
+        self.store_moving_due(lease_id, &entry, old_due).await?;
         self.schedule(entry.due);
         let mut warnings = resp.warnings;
         warnings.extend(warning);
@@ -384,16 +375,7 @@ impl ExpirationManager {
         // On the whole second, so that the pass this wakes takes it up at once (the due index
         // rounds a fraction up to the next second).
         entry.due = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
-        self.barrier
-            .apply(vec![
-                put_json(index::id_key(lease_id), &entry)?,
-                Op::Delete(old_due),
-                Op::Put(
-                    index::due_key(entry.due, lease_id),
-                    lease_id.as_bytes().to_vec(),
-                ),
-            ])
-            .await?;
+        self.store_moving_due(lease_id, &entry, old_due).await?;
         self.wake.notify_one();
         Ok(true)
     }
@@ -622,17 +604,8 @@ impl ExpirationManager {
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         tracing::warn!(lease_id, attempts = entry.attempts, error = %error,
             next_attempt_secs = backoff.as_secs(), "lease revocation failed; will retry");
-        Ok(self
-            .barrier
-            .apply(vec![
-                put_json(index::id_key(lease_id), &entry)?,
-                Op::Delete(index_key.to_owned()),
-                Op::Put(
-                    index::due_key(entry.due, lease_id),
-                    lease_id.as_bytes().to_vec(),
-                ),
-            ])
-            .await?)
+        self.store_moving_due(lease_id, &entry, index_key.to_owned())
+            .await
     }
 
     /// Makes the leases of tokens revoked since the last pass due now, then forgets the
@@ -720,6 +693,27 @@ impl ExpirationManager {
                 }
                 other => other,
             })
+    }
+
+    /// Stores a lease whose `due` changed and moves its due index entry from `old_due`, in one
+    /// batch, so that the lease is never left with no due entry or with two.
+    async fn store_moving_due(
+        &self,
+        lease_id: &str,
+        entry: &LeaseEntry,
+        old_due: String,
+    ) -> Result<(), Error> {
+        Ok(self
+            .barrier
+            .apply(vec![
+                put_json(index::id_key(lease_id), entry)?,
+                Op::Delete(old_due),
+                Op::Put(
+                    index::due_key(entry.due, lease_id),
+                    lease_id.as_bytes().to_vec(),
+                ),
+            ])
+            .await?)
     }
 
     /// Deletes a lease and every index entry of it, in one batch.

@@ -218,28 +218,11 @@ pub(super) async fn byok_export(
     if p.soft_deleted {
         return Err(Error::invalid(format!("for source key: {SOFT_DELETED}")));
     }
-    let versions: Vec<(String, KeyEntry)> = match version.filter(|v| !v.is_empty()) {
-        None => p.keys.iter().map(|(v, e)| (v.clone(), e.clone())).collect(),
-        Some(v) => {
-            let number = if v == "latest" {
-                p.latest_version
-            } else {
-                v.trim_start_matches('v')
-                    .parse::<i64>()
-                    .map_err(|_| Error::invalid("invalid key version"))?
-            };
-            if number < p.min_decryption_version {
-                return Err(Error::invalid(
-                    "version for export is below minimum decryption version",
-                ));
-            }
-            let entry = p
-                .keys
-                .get(&number.to_string())
-                .ok_or_else(|| Error::invalid("version does not exist or cannot be found"))?;
-            vec![(number.to_string(), entry.clone())]
-        }
-    };
+    let versions: Vec<(String, KeyEntry)> = p
+        .export_entries(version)?
+        .into_iter()
+        .map(|(v, entry)| (v.to_owned(), entry.clone()))
+        .collect();
     let hash = OaepHash::from_name(&hash)?;
     // OpenBao's `Policy.WrapKey` on the destination's latest version.
     if !dst.kind.signing_supported() {

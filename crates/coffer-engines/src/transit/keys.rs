@@ -543,37 +543,11 @@ pub(super) async fn export(
         _ => {}
     }
     let mut out = Map::new();
-    match version.filter(|v| !v.is_empty()) {
-        None => {
-            for (v, entry) in &p.keys {
-                out.insert(
-                    v.clone(),
-                    Value::String(export_key(kind, entry, export_type, &format)?),
-                );
-            }
-        }
-        Some(v) => {
-            let number = if v == "latest" {
-                p.latest_version
-            } else {
-                v.trim_start_matches('v')
-                    .parse::<i64>()
-                    .map_err(|_| Error::invalid("invalid key version"))?
-            };
-            if number < p.min_decryption_version {
-                return Err(Error::invalid(
-                    "version for export is below minimum decryption version",
-                ));
-            }
-            let entry = p
-                .keys
-                .get(&number.to_string())
-                .ok_or_else(|| Error::invalid("version does not exist or cannot be found"))?;
-            out.insert(
-                number.to_string(),
-                Value::String(export_key(kind, entry, export_type, &format)?),
-            );
-        }
+    for (v, entry) in p.export_entries(version)? {
+        out.insert(
+            v.to_owned(),
+            Value::String(export_key(kind, entry, export_type, &format)?),
+        );
     }
     let mut data = Map::new();
     data.insert("keys".to_owned(), Value::Object(out));

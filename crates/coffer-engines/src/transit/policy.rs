@@ -391,6 +391,36 @@ impl Policy {
             .ok_or_else(|| Error::invalid("no such key version"))
     }
 
+    /// The versions an export covers (`export/` and `byok-export/`, as OpenBao's
+    /// `path_export.go` and `path_byok.go` read the optional version): every stored one without
+    /// a version, else the one named `latest`, `v<N>` or `<N>`, refused below
+    /// `min_decryption_version` or when it is not stored.
+    pub(crate) fn export_entries(
+        &self,
+        version: Option<&str>,
+    ) -> Result<Vec<(&str, &KeyEntry)>, Error> {
+        let Some(v) = version.filter(|v| !v.is_empty()) else {
+            return Ok(self.keys.iter().map(|(v, e)| (v.as_str(), e)).collect());
+        };
+        let number = if v == "latest" {
+            self.latest_version
+        } else {
+            v.trim_start_matches('v')
+                .parse::<i64>()
+                .map_err(|_| Error::invalid("invalid key version"))?
+        };
+        if number < self.min_decryption_version {
+            return Err(Error::invalid(
+                "version for export is below minimum decryption version",
+            ));
+        }
+        let (v, entry) = self
+            .keys
+            .get_key_value(&number.to_string())
+            .ok_or_else(|| Error::invalid("version does not exist or cannot be found"))?;
+        Ok(vec![(v.as_str(), entry)])
+    }
+
     /// The two halves of the version template around `{{version}}` (`vault:v` and `:`).
     pub(crate) fn template_parts(&self) -> Result<(&str, &str), Error> {
         let template = if self.version_template.is_empty() {
