@@ -410,34 +410,50 @@ fn hashed_or_raw<'a>(v: &'a str, raw: bool, hasher: &Hasher) -> Str<'a> {
 }
 
 /// An RFC 3339 UTC time (`Z`), written straight into the entry: `to_rfc3339_opts` would
-/// allocate a string for each of the two times of every entry.
+/// allocate a string for each of the two times of every entry, and `write!` formatting of
+/// seven numbers showed in profiles.
 #[derive(Clone, Copy)]
 struct Timestamp(DateTime<Utc>, SecondsFormat);
 
-impl std::fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Timestamp(t, precision) = *self;
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )?;
-        if precision == SecondsFormat::Nanos {
-            // chrono marks a leap second by nanoseconds past 1e9: shown here as second 59.
-            write!(f, ".{:09}", t.nanosecond() % 1_000_000_000)?;
+impl Timestamp {
+    /// `YYYY-MM-DDTHH:MM:SS[.nnnnnnnnn]Z` into `out`; the length written.
+    fn encode(&self, out: &mut [u8; 30]) -> usize {
+        fn digits(out: &mut [u8], mut n: u32) {
+            for d in out.iter_mut().rev() {
+                *d = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
         }
-        f.write_str("Z")
+        let Timestamp(t, precision) = *self;
+        // Years past 9999 do not occur in entries; they would print modulo 10000.
+        digits(&mut out[0..4], t.year().unsigned_abs());
+        out[4] = b'-';
+        digits(&mut out[5..7], t.month());
+        out[7] = b'-';
+        digits(&mut out[8..10], t.day());
+        out[10] = b'T';
+        digits(&mut out[11..13], t.hour());
+        out[13] = b':';
+        digits(&mut out[14..16], t.minute());
+        out[16] = b':';
+        digits(&mut out[17..19], t.second());
+        let mut len = 19;
+        if precision == SecondsFormat::Nanos {
+            out[19] = b'.';
+            // chrono marks a leap second by nanoseconds past 1e9: shown here as second 59.
+            digits(&mut out[20..29], t.nanosecond() % 1_000_000_000);
+            len = 29;
+        }
+        out[len] = b'Z';
+        len + 1
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let mut buf = [0; 30];
+        let len = self.encode(&mut buf);
+        s.serialize_str(std::str::from_utf8(&buf[..len]).expect("digits and separators are ASCII"))
     }
 }
 
@@ -655,8 +671,10 @@ mod tests {
         ] {
             let t: DateTime<Utc> = t.parse().unwrap();
             for precision in [SecondsFormat::Secs, SecondsFormat::Nanos] {
+                let mut buf = [0; 30];
+                let len = Timestamp(t, precision).encode(&mut buf);
                 assert_eq!(
-                    Timestamp(t, precision).to_string(),
+                    std::str::from_utf8(&buf[..len]).unwrap(),
                     t.to_rfc3339_opts(precision, true)
                 );
             }
