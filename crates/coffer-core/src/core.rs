@@ -68,6 +68,18 @@ impl Unsealed {
     pub fn barrier(&self) -> &Barrier {
         &self.barrier
     }
+
+    /// Deletes the cubbyholes of revoked tokens (also for the revoker, which has no `Core`).
+    pub(crate) async fn destroy_cubbyholes(&self, hashes: &[String]) -> Result<(), Error> {
+        let router = self.router.load();
+        let Some(route) = router.iter().find(|r| r.entry.mount_type == "cubbyhole") else {
+            return Ok(());
+        };
+        for hash in hashes {
+            route.view.delete_prefix(&format!("{hash}/")).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The vault core.
@@ -664,14 +676,7 @@ impl Core {
         state: &Unsealed,
         hashes: &[String],
     ) -> Result<(), Error> {
-        let router = state.router.load();
-        let Some(route) = router.iter().find(|r| r.entry.mount_type == "cubbyhole") else {
-            return Ok(());
-        };
-        for hash in hashes {
-            route.view.delete_prefix(&format!("{hash}/")).await?;
-        }
-        Ok(())
+        state.destroy_cubbyholes(hashes).await
     }
 
     async fn init_with_root(

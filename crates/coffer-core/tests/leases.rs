@@ -710,3 +710,81 @@ async fn a_wrapped_leased_secret_keeps_its_registered_lease() {
         .unwrap()
         .is_some());
 }
+
+/// A token of `ttl` from `auth/token/create`: `(token, accessor)`.
+async fn create_token_with_ttl(core: &Core, ttl: &str) -> (String, String) {
+    let auth = call(
+        core,
+        "root",
+        Operation::Update,
+        "auth/token/create",
+        json!({ "policies": ["root"], "ttl": ttl }),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .auth
+    .unwrap();
+    (auth.client_token, auth.accessor)
+}
+
+#[tokio::test]
+async fn an_expired_token_nobody_uses_is_revoked_with_its_leases() {
+    let (core, root) = core_with_leasing().await;
+    let (token, accessor) = create_token_with_ttl(&core, "2s").await;
+    let lease = issue(&core, &token, "lee", json!({"ttl": 3600})).await;
+    // Nothing touches the token again: only the revoker can revoke its lease (the lease itself
+    // has an hour left).
+    eventually("the expired token's lease revoked", || async {
+        users(&core, "revoked").await == ["lee"]
+    })
+    .await;
+    assert_eq!(
+        invalid(lookup(&core, &root, &lease.lease_id).await),
+        "invalid lease"
+    );
+    let gone = call(
+        &core,
+        &root,
+        Operation::Update,
+        "auth/token/lookup-accessor",
+        json!({ "accessor": accessor }),
+    )
+    .await;
+    assert_eq!(invalid(gone), "invalid accessor");
+}
+
+#[tokio::test]
+async fn a_renewed_token_outlives_its_original_expiry() {
+    let (core, _) = core_with_leasing().await;
+    let (kept, _) = create_token_with_ttl(&core, "2s").await;
+    let (expiring, _) = create_token_with_ttl(&core, "3s").await;
+    call(
+        &core,
+        &kept,
+        Operation::Update,
+        "auth/token/renew-self",
+        json!({"increment": "1h"}),
+    )
+    .await
+    .unwrap();
+    issue(&core, &kept, "kai", json!({"ttl": 3600})).await;
+    issue(&core, &expiring, "exa", json!({"ttl": 3600})).await;
+    // The other token expires after the renewed one's original time: once its lease is
+    // revoked, that time has passed too.
+    eventually("the unrenewed token's lease revoked", || async {
+        users(&core, "revoked").await == ["exa"]
+    })
+    .await;
+    let me = call(
+        &core,
+        &kept,
+        Operation::Read,
+        "auth/token/lookup-self",
+        json!({}),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(me.data.unwrap()["ttl"].as_u64().unwrap() > 3000);
+}

@@ -5,7 +5,9 @@
 //!   listing a directory, as OpenBao's `sys/expire/id/`);
 //! - `sys/expire/due/<day>/<minute>/<second>-<hash>`: the lease id, by the time the revoker
 //!   must take it up (expiry, or the next retry); the earliest bucket is found by listing days,
-//!   then that day's minutes, never every lease;
+//!   then that day's minutes, never every lease. A token with a TTL has its own entry among
+//!   them, `<second>-token-<token hash>` holding the token hash, at its expiry (OpenBao's tokens
+//!   are auth leases in the same manager);
 //! - `sys/expire/token/<token hash>/<hash>`: the lease id, by the token that created it;
 //! - `sys/expire/revoked-token/<token hash>`: written in the batch that deletes a token, so its
 //!   leases are revoked even if the server stops right after;
@@ -22,6 +24,8 @@ pub(crate) const DUE: &str = "sys/expire/due/";
 pub(crate) const BY_TOKEN: &str = "sys/expire/token/";
 pub(crate) const REVOKED_TOKENS: &str = "sys/expire/revoked-token/";
 pub(crate) const IRREVOCABLE: &str = "sys/expire/irrevocable/";
+/// Between the second and the hash of a token's due-index leaf.
+const TOKEN_MARK: &str = "-token-";
 
 /// The key of a lease entry.
 pub(crate) fn id_key(lease_id: &str) -> String {
@@ -47,19 +51,50 @@ pub(crate) fn lease_hash(lease_id: &str) -> String {
     hex::encode(&Sha256::digest(lease_id.as_bytes())[..16])
 }
 
-/// The due-index key of a lease taken up at `due`. The second is rounded up, so that the
-/// revoker, which compares whole seconds, never takes a lease up early.
+/// The due-index key of a lease taken up at `due`.
 pub(crate) fn due_key(due: DateTime<Utc>, lease_id: &str) -> String {
+    format!("{}-{}", due_prefix(due), lease_hash(lease_id))
+}
+
+/// The due-index key of a token expiring at `expire_time`.
+pub(crate) fn token_due_key(expire_time: DateTime<Utc>, token_hash: &str) -> String {
+    format!("{}{TOKEN_MARK}{token_hash}", due_prefix(expire_time))
+}
+
+/// `sys/expire/due/<day>/<minute>/<second>` of a due time. The second is rounded up, so that
+/// the revoker, which compares whole seconds, never takes anything up early.
+fn due_prefix(due: DateTime<Utc>) -> String {
     let mut secs = due.timestamp().max(0);
     if due.timestamp_subsec_nanos() > 0 {
         secs += 1;
     }
-    format!(
-        "{DUE}{:08}/{:010}/{secs:012}-{}",
-        secs / 86_400,
-        secs / 60,
-        lease_hash(lease_id)
-    )
+    format!("{DUE}{:08}/{:010}/{secs:012}", secs / 86_400, secs / 60)
+}
+
+/// What a due-index entry makes due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// A lease, by id.
+    Lease(String),
+    /// A token, by hash.
+    Token(String),
+}
+
+impl Due {
+    /// The entry at `key` holding `value`: a token's leaf carries the mark (a lease's leaf is
+    /// `<second>-<hex>` and cannot).
+    pub(crate) fn of(key: &str, value: &[u8]) -> Due {
+        let value = String::from_utf8_lossy(value).into_owned();
+        if key
+            .rsplit('/')
+            .next()
+            .is_some_and(|leaf| leaf.contains(TOKEN_MARK))
+        {
+            Due::Token(value)
+        } else {
+            Due::Lease(value)
+        }
+    }
 }
 
 /// The token-index key of a lease.
@@ -73,12 +108,12 @@ pub(crate) fn irrevocable_key(lease_id: &str) -> String {
 }
 
 /// Up to `limit` due-index entries whose second is at or before `now` (unix seconds),
-/// earliest first: `(index key, lease id)`.
+/// earliest first: `(index key, what is due)`.
 pub(crate) async fn due(
     barrier: &Barrier,
     now: i64,
     limit: usize,
-) -> Result<Vec<(String, String)>, Error> {
+) -> Result<Vec<(String, Due)>, Error> {
     let mut out = Vec::new();
     for day in barrier.list(DUE).await? {
         if bucket(&day).is_none_or(|d| d > now.div_euclid(86_400)) {
@@ -95,8 +130,9 @@ pub(crate) async fn due(
                     return Ok(out);
                 }
                 let key = format!("{minute_prefix}{leaf}");
-                if let Some(id) = barrier.get(&key).await? {
-                    out.push((key, String::from_utf8_lossy(&id).into_owned()));
+                if let Some(value) = barrier.get(&key).await? {
+                    let due = Due::of(&key, &value);
+                    out.push((key, due));
                     if out.len() >= limit {
                         return Ok(out);
                     }
@@ -147,6 +183,23 @@ mod tests {
             leaf_second(a.rsplit('/').next().unwrap()),
             Some(1_795_814_179)
         );
+    }
+
+    #[test]
+    fn token_due_keys_share_the_buckets_and_are_told_apart_from_leases() {
+        let at = DateTime::from_timestamp(1_795_814_179, 5).unwrap();
+        let token = token_due_key(at, "ab12");
+        let lease = due_key(at, "p/a");
+        assert_eq!(
+            token.rsplit_once('/').unwrap().0,
+            lease.rsplit_once('/').unwrap().0
+        );
+        assert_eq!(
+            leaf_second(token.rsplit('/').next().unwrap()),
+            Some(1_795_814_180)
+        );
+        assert_eq!(Due::of(&token, b"ab12"), Due::Token("ab12".into()));
+        assert_eq!(Due::of(&lease, b"p/a"), Due::Lease("p/a".into()));
     }
 
     #[test]

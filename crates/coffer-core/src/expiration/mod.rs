@@ -10,8 +10,11 @@
 //! `max_attempts` times, or fails in a way retrying cannot fix, is marked irrevocable: kept,
 //! shown by lookup and `sys/leases?type=irrevocable`, never retried on its own.
 //!
-//! Token leases stay with the token store (tokens expire on lookup and tidy); only secret
-//! leases are managed here.
+//! Tokens stay with the token store, but a token with a TTL also has a due-index entry at its
+//! expiry, written in the batch that stores it (created or renewed): the revoker then revokes
+//! it through the token store, with its children, their cubbyholes and their leases, as
+//! OpenBao's expiration manager revokes an expired auth lease, so that a token nobody uses
+//! again does not keep its leases alive.
 
 mod entry;
 mod index;
@@ -40,6 +43,7 @@ use crate::mount::{MountEntry, Route, RouteTable, Target};
 use crate::token::{LiveToken, TokenStore};
 pub(crate) use entry::MountTtls;
 use entry::{after, calculate_ttl, LeaseEntry};
+use index::Due;
 
 /// How the revoker paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -174,6 +178,29 @@ impl Mounts for Routes {
     }
 }
 
+/// Revokes expired tokens for the revoker (the token store in production, reached through the
+/// unsealed state; a bare token store in tests).
+#[async_trait::async_trait]
+pub(crate) trait Tokens: Send + Sync {
+    /// Revokes a token whose stored expiry is at or before `now`, as revoking it by hand
+    /// would: its children, their cubbyholes, their leases. Nothing if it is gone or was
+    /// renewed past `now`.
+    async fn revoke_expired(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), Error>;
+}
+
+/// The token store of the unsealed vault, held weakly so that the revoker never keeps a sealed
+/// vault's state alive.
+struct LiveTokens(Weak<Unsealed>);
+
+#[async_trait::async_trait]
+impl Tokens for LiveTokens {
+    async fn revoke_expired(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let state = self.0.upgrade().ok_or(Error::Sealed)?;
+        let revoked = state.tokens.revoke_if_expired(token_hash, now).await?;
+        state.destroy_cubbyholes(&revoked).await
+    }
+}
+
 /// An irrevocable lease as `sys/leases?type=irrevocable` lists it.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct IrrevocableRecord {
@@ -189,6 +216,7 @@ pub(crate) fn start(state: &Arc<Unsealed>, system: MountTtls) {
     let weak: Weak<Unsealed> = Arc::downgrade(state);
     let wake = state.expiration.wake.clone();
     let mut stop = state.expiration.stop.subscribe();
+    let tokens: Arc<dyn Tokens> = Arc::new(LiveTokens(weak.clone()));
     tokio::spawn(async move {
         loop {
             let pause = {
@@ -199,7 +227,7 @@ pub(crate) fn start(state: &Arc<Unsealed>, system: MountTtls) {
                     system,
                 });
                 drop(state);
-                manager.pass(mounts).await
+                manager.pass(mounts, tokens.clone()).await
             };
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
@@ -426,6 +454,22 @@ impl ExpirationManager {
         self.wake.notify_one();
     }
 
+    /// The storage op that makes a token due at its expiry; the token store adds it to the
+    /// batch that stores the token (created, or renewed to a new expiry), then calls
+    /// `schedule`.
+    pub(crate) fn token_due(&self, token_hash: &str, expire_time: DateTime<Utc>) -> Op {
+        Op::Put(
+            index::token_due_key(expire_time, token_hash),
+            token_hash.as_bytes().to_vec(),
+        )
+    }
+
+    /// The storage op that withdraws `token_due`, in the batch that revokes the token or moves
+    /// its expiry.
+    pub(crate) fn token_not_due(&self, token_hash: &str, expire_time: DateTime<Utc>) -> Op {
+        Op::Delete(index::token_due_key(expire_time, token_hash))
+    }
+
     /// `sys/leases/tidy`: revokes (forcibly, as OpenBao) leases whose token no longer exists,
     /// and removes index entries that point at no lease. Returns how many leases went.
     pub(crate) async fn tidy(
@@ -486,10 +530,10 @@ impl ExpirationManager {
     }
 
     /// One pass of the revoker, then how long to sleep before the next.
-    async fn pass(self: &Arc<Self>, mounts: Arc<dyn Mounts>) -> Duration {
+    async fn pass(self: &Arc<Self>, mounts: Arc<dyn Mounts>, tokens: Arc<dyn Tokens>) -> Duration {
         self.next_due.store(i64::MAX, Ordering::SeqCst);
         let now = Utc::now();
-        match self.run_due(mounts, now).await {
+        match self.run_due(mounts, tokens, now).await {
             Ok(Pass { more: true, .. }) => Duration::ZERO,
             Ok(Pass { failed: 0, .. }) => match index::next_due(&self.barrier).await {
                 Ok(Some(next)) => {
@@ -516,11 +560,12 @@ impl ExpirationManager {
         }
     }
 
-    /// Makes the leases of revoked tokens due, then revokes up to one batch of due leases,
-    /// `concurrency` at a time, as of `now`.
+    /// Makes the leases of revoked tokens due, then revokes up to one batch of due leases and
+    /// expired tokens, `concurrency` at a time, as of `now`.
     pub(crate) async fn run_due(
         self: &Arc<Self>,
         mounts: Arc<dyn Mounts>,
+        tokens: Arc<dyn Tokens>,
         now: DateTime<Utc>,
     ) -> Result<Pass, Error> {
         self.expire_revoked_tokens().await?;
@@ -530,12 +575,27 @@ impl ExpirationManager {
             failed: 0,
         };
         let mut tasks = JoinSet::new();
-        for (key, lease_id) in due {
+        for (key, due) in due {
             while tasks.len() >= self.settings.concurrency {
                 pass.note(tasks.join_next().await)?;
             }
-            let (manager, mounts) = (self.clone(), mounts.clone());
-            tasks.spawn(async move { manager.expire(mounts.as_ref(), &key, &lease_id, now).await });
+            let manager = self.clone();
+            match due {
+                Due::Lease(lease_id) => {
+                    let mounts = mounts.clone();
+                    tasks.spawn(async move {
+                        manager.expire(mounts.as_ref(), &key, &lease_id, now).await
+                    });
+                }
+                Due::Token(hash) => {
+                    let tokens = tokens.clone();
+                    tasks.spawn(async move {
+                        manager
+                            .expire_token(tokens.as_ref(), &key, &hash, now)
+                            .await
+                    });
+                }
+            }
         }
         while let Some(done) = tasks.join_next().await {
             pass.note(Some(done))?;
@@ -606,6 +666,19 @@ impl ExpirationManager {
             next_attempt_secs = backoff.as_secs(), "lease revocation failed; will retry");
         self.store_moving_due(lease_id, &entry, index_key.to_owned())
             .await
+    }
+
+    /// Takes up one due token: revoked if its stored expiry is past. Its index entry goes either
+    /// way: the revocation deletes it, and a renewal has written another at the new expiry.
+    async fn expire_token(
+        &self,
+        tokens: &dyn Tokens,
+        index_key: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        tokens.revoke_expired(token_hash, now).await?;
+        Ok(self.barrier.delete(index_key).await?)
     }
 
     /// Makes the leases of tokens revoked since the last pass due now, then forgets the
@@ -731,7 +804,7 @@ impl ExpirationManager {
     }
 
     /// Deletes the entries of an index (`sys/expire/due/`, `token/`, `irrevocable/`) whose
-    /// lease no longer exists.
+    /// lease no longer exists. Tokens' due entries are left to the revoker.
     async fn tidy_index(&self, root: &str) -> Result<(), Error> {
         let mut pending = vec![root.to_owned()];
         while let Some(dir) = pending.pop() {
@@ -744,6 +817,10 @@ impl ExpirationManager {
                 let Some(value) = self.barrier.get(&key).await? else {
                     continue;
                 };
+                if root == index::DUE && matches!(Due::of(&key, &value), Due::Token(_)) {
+                    // A token's entry: gone with the token, or taken up when due.
+                    continue;
+                }
                 let lease_id = if root == index::IRREVOCABLE {
                     serde_json::from_slice::<IrrevocableRecord>(&value)
                         .map(|r| r.lease_id)
@@ -759,8 +836,8 @@ impl ExpirationManager {
         Ok(())
     }
 
-    /// Wakes the revoker if a lease falls due before the time it sleeps towards.
-    fn schedule(&self, due: DateTime<Utc>) {
+    /// Wakes the revoker if a lease or token falls due before the time it sleeps towards.
+    pub(crate) fn schedule(&self, due: DateTime<Utc>) {
         if due.timestamp() < self.next_due.load(Ordering::SeqCst) {
             self.wake.notify_one();
         }

@@ -98,10 +98,19 @@ const TTLS: MountTtls = MountTtls {
     max: 3600,
 };
 
+/// The real token store, without the cubbyholes the production revoker also destroys.
+#[async_trait]
+impl Tokens for TokenStore {
+    async fn revoke_expired(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        self.revoke_if_expired(token_hash, now).await.map(|_| ())
+    }
+}
+
 struct Fixture {
     barrier: Arc<Barrier>,
     manager: Arc<ExpirationManager>,
     mount: Arc<OneMount>,
+    tokens: Arc<TokenStore>,
 }
 
 impl Fixture {
@@ -141,15 +150,51 @@ impl Fixture {
             storage: Arc::new(BarrierView::new(barrier.clone(), "logical/mount-uuid/")),
             entry,
         });
+        let tokens = Arc::new(
+            TokenStore::load(barrier.clone(), manager.clone())
+                .await
+                .unwrap(),
+        );
         Fixture {
             barrier,
             manager,
             mount,
+            tokens,
         }
     }
 
     fn mounts(&self) -> Arc<dyn Mounts> {
         self.mount.clone()
+    }
+
+    fn tokens(&self) -> Arc<dyn Tokens> {
+        self.tokens.clone()
+    }
+
+    /// A token of `ttl` seconds (renewable), as `auth/token/create` makes one.
+    async fn token(&self, ttl: u64, parent: Option<&str>) -> crate::token::TokenEntry {
+        let (_, entry) = self
+            .tokens
+            .create(crate::token::TokenParams {
+                parent: parent.map(str::to_owned),
+                policies: vec!["default".into()],
+                ttl,
+                renewable: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        entry
+    }
+
+    /// Whether the token store still holds a token (read from storage: a lookup would
+    /// revoke an expired token itself).
+    async fn token_stored(&self, hash: &str) -> bool {
+        self.barrier
+            .get(&format!("sys/token/id/{hash}"))
+            .await
+            .unwrap()
+            .is_some()
     }
 
     /// Registers a lease of `path` for `token`; returns the response as the client gets it.
@@ -185,7 +230,10 @@ impl Fixture {
     }
 
     async fn run(&self, now: DateTime<Utc>) -> Pass {
-        self.manager.run_due(self.mounts(), now).await.unwrap()
+        self.manager
+            .run_due(self.mounts(), self.tokens(), now)
+            .await
+            .unwrap()
     }
 
     /// Every key under `prefix`, recursively.
@@ -344,7 +392,10 @@ async fn leases_outlive_the_manager_that_registered_them() {
     let id = f.lease("pki/issue/web", "t", 60, "0a").await;
     let fresh = Arc::new(ExpirationManager::new(f.barrier.clone()));
     assert!(fresh.lookup(&id).await.unwrap().is_some());
-    fresh.run_due(f.mounts(), later(61)).await.unwrap();
+    fresh
+        .run_due(f.mounts(), f.tokens(), later(61))
+        .await
+        .unwrap();
     assert_eq!(f.mount.backend.revoked().len(), 1);
     assert!(fresh.lookup(&id).await.unwrap().is_none());
 }
@@ -455,12 +506,16 @@ async fn retries_back_off_exponentially_with_jitter() {
     f.mount.backend.failures.store(1, Ordering::SeqCst);
     let id = f.lease("pki/issue/web", "t", 1, "0d").await;
     let now = later(5);
-    slow.run_due(f.mounts(), now).await.unwrap();
-    slow.run_due(f.mounts(), now + secs(9)).await.unwrap();
+    slow.run_due(f.mounts(), f.tokens(), now).await.unwrap();
+    slow.run_due(f.mounts(), f.tokens(), now + secs(9))
+        .await
+        .unwrap();
     let entry = slow.lookup(&id).await.unwrap().unwrap();
     assert_eq!(entry.attempts, 1);
     assert!(entry.due >= now + secs(10));
-    slow.run_due(f.mounts(), now + secs(31)).await.unwrap();
+    slow.run_due(f.mounts(), f.tokens(), now + secs(31))
+        .await
+        .unwrap();
     assert!(slow.lookup(&id).await.unwrap().is_none());
 }
 
@@ -596,17 +651,7 @@ async fn a_lease_whose_mount_is_gone_becomes_irrevocable_without_retries() {
 #[tokio::test]
 async fn tidy_revokes_leases_of_tokens_that_no_longer_exist() {
     let f = Fixture::new().await;
-    let tokens = TokenStore::load(f.barrier.clone(), f.manager.clone())
-        .await
-        .unwrap();
-    let (_, live) = tokens
-        .create(crate::token::TokenParams {
-            policies: vec!["default".into()],
-            ttl: 3600,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let live = f.token(3600, None).await;
     let kept = f.lease("pki/issue/web", &live.hash, 600, "01").await;
     let orphan = f
         .lease("pki/issue/web", "a-token-long-gone", 600, "02")
@@ -619,8 +664,77 @@ async fn tidy_revokes_leases_of_tokens_that_no_longer_exist() {
         )
         .await
         .unwrap();
-    assert_eq!(f.manager.tidy(f.mount.as_ref(), &tokens).await.unwrap(), 1);
+    assert_eq!(
+        f.manager.tidy(f.mount.as_ref(), &f.tokens).await.unwrap(),
+        1
+    );
     assert!(f.manager.lookup(&kept).await.unwrap().is_some());
     assert!(f.manager.lookup(&orphan).await.unwrap().is_none());
     assert!(f.keys("sys/expire/token/x/").await.is_empty());
+    // The live token's due entry is no lease's, and stays.
+    let due = f.keys("sys/expire/due/").await;
+    assert!(
+        due.iter()
+            .any(|k| k.ends_with(&format!("-token-{}", live.hash))),
+        "{due:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_token_is_revoked_when_due_with_its_children_and_leases() {
+    let f = Fixture::new().await;
+    let parent = f.token(60, None).await;
+    let child = f.token(3600, Some(&parent.hash)).await;
+    let other = f.token(3600, None).await;
+    let theirs = f.lease("pki/issue/web", &child.hash, 3600, "0c").await;
+    let kept = f.lease("pki/issue/web", &other.hash, 3600, "0d").await;
+    f.run(later(30)).await;
+    assert!(f.token_stored(&parent.hash).await);
+    // Past its expiry: revoked with its child; the revocation makes the child's lease due.
+    f.run(later(61)).await;
+    assert!(!f.token_stored(&parent.hash).await);
+    assert!(!f.token_stored(&child.hash).await);
+    assert!(f.token_stored(&other.hash).await);
+    f.run(later(61)).await;
+    assert!(f.manager.lookup(&theirs).await.unwrap().is_none());
+    assert!(f.manager.lookup(&kept).await.unwrap().is_some());
+    assert_eq!(f.mount.backend.revoked()[0]["serial_number"], json!("0c"));
+    // The revoked tokens' due entries went with them; the other's is left.
+    let due = f.keys("sys/expire/due/").await;
+    assert_eq!(
+        due.iter().filter(|k| k.contains("-token-")).count(),
+        1,
+        "{due:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_renewed_token_is_not_revoked_at_its_old_expiry() {
+    let f = Fixture::new().await;
+    let token = f.token(60, None).await;
+    let old = token.expire_time.unwrap();
+    let renewed = f.tokens.renew(&token.hash, 3600, 0).await.unwrap();
+    assert!(renewed.expire_time.unwrap() > old + secs(3000));
+    // The renewal moved the due entry in its batch.
+    let due = f.keys("sys/expire/due/").await;
+    assert_eq!(
+        due,
+        [index::token_due_key(
+            renewed.expire_time.unwrap(),
+            &token.hash
+        )]
+    );
+    // A stale entry at the old time (as one listed just before the renewal) revokes nothing.
+    f.barrier
+        .apply(vec![f.manager.token_due(&token.hash, old)])
+        .await
+        .unwrap();
+    f.run(later(61)).await;
+    assert!(f.token_stored(&token.hash).await);
+    assert_eq!(f.keys("sys/expire/due/").await, due);
+    f.run(later(3601)).await;
+    assert!(!f.token_stored(&token.hash).await);
+    // The next pass forgets the revoked token (it had no leases); nothing is left.
+    f.run(later(3601)).await;
+    assert!(f.keys("sys/expire/").await.is_empty());
 }

@@ -1,8 +1,9 @@
 //! The token store: tokens kept only as salted hashes, an accessor index, a parent index so
 //! that revoking a token revokes its children, and a cache of live entries for the hot path.
 //!
-//! TTLs are recorded on the entry and checked on every lookup. Revoking a token tells the
-//! expiration manager, which revokes the leases the token created.
+//! TTLs are recorded on the entry and checked on every lookup; a token with a TTL is also due
+//! in the expiration manager at its expiry, so that it is revoked then even if nobody uses it.
+//! Revoking a token tells the expiration manager, which revokes the leases the token created.
 
 mod backend;
 mod entry;
@@ -147,7 +148,13 @@ impl TokenStore {
                 Vec::new(),
             ));
         }
+        if let Some(expire) = entry.expire_time {
+            ops.push(self.expiration.token_due(&entry.hash, expire));
+        }
         self.barrier.apply(ops).await?;
+        if let Some(expire) = entry.expire_time {
+            self.expiration.schedule(expire);
+        }
         Ok((id, entry))
     }
 
@@ -238,6 +245,24 @@ impl TokenStore {
         self.revoke_one(hash).await
     }
 
+    /// Revokes a token (with its children) if its stored expiry is at or before `now`: the
+    /// revoker's check when the token falls due, which a renewal may have moved since. Returns
+    /// the hashes revoked (so core can destroy their cubbyholes).
+    pub(crate) async fn revoke_if_expired(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, Error> {
+        let Some(bytes) = self.barrier.get(&format!("{ID_PREFIX}{hash}")).await? else {
+            return Ok(Vec::new());
+        };
+        let entry: TokenEntry = serde_json::from_slice(&bytes).map_err(Error::internal)?;
+        if !entry.is_expired(now) {
+            return Ok(Vec::new());
+        }
+        self.revoke_tree(hash).await
+    }
+
     /// Extends a token's TTL by `increment` seconds (or its period), capped by its max TTL.
     pub async fn renew(
         &self,
@@ -272,12 +297,21 @@ impl TokenStore {
             let used = (now - entry.creation_time).num_seconds().max(0) as u64;
             ttl = ttl.min(cap.saturating_sub(used));
         }
-        entry.expire_time = Some(now + chrono::Duration::seconds(ttl as i64));
+        let old_expire = entry.expire_time;
+        let expire = now + chrono::Duration::seconds(ttl as i64);
+        entry.expire_time = Some(expire);
         entry.ttl = ttl;
-        self.barrier
-            .put(&key, serde_json::to_vec(&entry).map_err(Error::internal)?)
-            .await?;
+        // The due-index entry moves with the expiry, in the same batch.
+        let mut ops = Vec::with_capacity(3);
+        ops.extend(old_expire.map(|old| self.expiration.token_not_due(hash, old)));
+        ops.push(self.expiration.token_due(hash, expire));
+        ops.push(coffer_storage::Op::Put(
+            key,
+            serde_json::to_vec(&entry).map_err(Error::internal)?,
+        ));
+        self.barrier.apply(ops).await?;
         self.evict(hash);
+        self.expiration.schedule(expire);
         Ok(entry)
     }
 
@@ -372,6 +406,9 @@ impl TokenStore {
             ops.push(coffer_storage::Op::Delete(format!(
                 "{PARENT_PREFIX}{parent}/{hash}"
             )));
+        }
+        if let Some(expire) = entry.expire_time {
+            ops.push(self.expiration.token_not_due(hash, expire));
         }
         ops.push(self.expiration.token_revoked(hash));
         self.barrier.apply(ops).await?;
