@@ -270,18 +270,21 @@ impl Core {
             .await;
 
         // Fail closed: with audit devices enabled, a request that none recorded is not run.
-        let audited = self.audit.enabled().then(|| req.clone());
-        if let Some(original) = &audited {
+        let trail = if self.audit.enabled() {
             let record = AuditRecord {
-                request: original,
+                request: &req,
                 route: &route,
                 client_token: token,
                 token: live.as_deref(),
             };
-            self.audit
-                .log_request(&record, authorized.as_ref().err())
-                .await?;
-        }
+            Some(
+                self.audit
+                    .log_request(&record, authorized.as_ref().err())
+                    .await?,
+            )
+        } else {
+            None
+        };
         authorized?;
 
         req.auth = live.as_ref().map(|l| l.auth.clone());
@@ -301,8 +304,6 @@ impl Core {
             .wrap_ttl
             .map(|ttl| (ttl, format!("{}{rel}", route.path)));
         req.path = rel;
-        // The response entry names the token too; the clone happens only when auditing.
-        let audited_token = audited.as_ref().and(live.clone());
         let mut result = self.dispatch(&state, &route, req, live, token).await;
         if let (Some((ttl, creation_path)), Ok(Some(resp))) = (wrap, &mut result) {
             if resp.data.is_some() || resp.auth.is_some() {
@@ -311,14 +312,10 @@ impl Core {
             }
         }
 
-        if let Some(original) = &audited {
-            let record = AuditRecord {
-                request: original,
-                route: &route,
-                client_token: token,
-                token: audited_token.as_deref(),
-            };
-            self.audit.log_response(&record, result.as_ref()).await?;
+        if let Some(trail) = &trail {
+            self.audit
+                .log_response(trail, &route, result.as_ref())
+                .await?;
         }
         result
     }

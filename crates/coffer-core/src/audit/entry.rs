@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use sha2::Sha256;
 
 use super::AuditRecord;
+use crate::mount::Route;
 
 /// The prefix OpenBao puts in front of every hashed value.
 pub const HMAC_PREFIX: &str = "hmac-sha256:";
@@ -246,32 +247,11 @@ pub struct FormatOptions {
     pub hmac_accessor: bool,
 }
 
-/// What is logged: the request before it runs, or its outcome.
-pub enum Stage<'a> {
-    Request {
-        denied: Option<&'a Error>,
-    },
-    Response {
-        outcome: Result<&'a Option<Response>, &'a Error>,
-    },
-}
-
-/// Serialises one entry for one device (without the chain, which its writer adds).
-pub fn format(
+/// Serialises what a request's two entries share, `"auth":{...},"request":{...}`, for one
+/// device, appended to `out`: formatted once, when the request is recorded, and reused for its
+/// response entry (the request itself has moved on to its backend by then).
+pub fn format_context(
     record: &AuditRecord<'_>,
-    stage: &Stage<'_>,
-    hasher: &Hasher,
-    opts: FormatOptions,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2048);
-    format_into(record, stage, hasher, opts, &mut out);
-    out
-}
-
-/// Serialises one entry for one device, appended to `out` (a buffer the caller reuses).
-pub fn format_into(
-    record: &AuditRecord<'_>,
-    stage: &Stage<'_>,
     hasher: &Hasher,
     opts: FormatOptions,
     out: &mut Vec<u8>,
@@ -288,8 +268,8 @@ pub fn format_into(
     let req = record.request;
     let route = record.route;
     let now = Utc::now();
-    // The token and its accessor appear twice in each entry, and again in the response entry:
-    // hashed once, from the device's cache.
+    // The token and its accessor appear twice in the context, and a client sends the same token
+    // many times: hashed once, from the device's cache.
     let cached = match record.token {
         Some(live) if !opts.log_raw => {
             Some(hasher.token_hashes(record.client_token, &live.entry.accessor))
@@ -328,17 +308,13 @@ pub fn format_into(
             ..AuthEntry::default()
         },
     };
-    let mount_class = match route.entry.table {
-        crate::mount::Table::Auth => "auth",
-        crate::mount::Table::Secrets => "secret",
-    };
     let request = RequestEntry {
         id: &req.id,
         operation: req.operation.as_str(),
         mount_point: &route.path,
         mount_type: &route.entry.mount_type,
         mount_accessor: &route.entry.accessor,
-        mount_class,
+        mount_class: mount_class(route),
         client_token: record.client_token.filter(|t| !t.is_empty()).map(|t| {
             if record.token.is_some() {
                 token_text(t)
@@ -352,52 +328,95 @@ pub fn format_into(
         data: (!req.data.is_empty()).then(|| hash_data(&req.data)),
         remote_address: req.remote_addr.as_deref(),
     };
-    let (kind, response, error) = match stage {
-        Stage::Request { denied } => ("request", None, denied.map(|e| e.to_string())),
-        Stage::Response { outcome } => {
-            let mut out = ResponseEntry {
-                mount_point: &route.path,
-                mount_type: &route.entry.mount_type,
-                mount_accessor: &route.entry.accessor,
-                mount_class,
-                ..ResponseEntry::default()
-            };
-            let error = match outcome {
-                Ok(Some(resp)) => {
-                    out.data = resp.data.as_ref().map(hash_data);
-                    out.auth = resp.auth.as_ref().map(|a| ResponseAuth {
-                        client_token: (!a.client_token.is_empty()).then(|| secret(&a.client_token)),
-                        accessor: (!a.accessor.is_empty()).then(|| accessor(&a.accessor)),
-                        policies: &a.policies,
-                        token_policies: &a.token_policies,
-                        metadata: a.metadata.as_ref().filter(|m| !m.is_empty()),
-                        entity_id: (!a.entity_id.is_empty()).then_some(a.entity_id.as_str()),
-                        token_type: &a.token_type,
-                        lease_duration: a.lease_duration,
-                    });
-                    out.secret = resp.lease.as_ref().map(|l| LeaseEntry {
-                        lease_id: &l.lease_id,
-                    });
-                    out.warnings = (!resp.warnings.is_empty()).then_some(&resp.warnings[..]);
-                    None
-                }
-                Ok(None) => None,
-                // OpenBao's multierror wording in response entries.
-                Err(e) => Some(format!("1 error occurred:\n\t* {e}\n\n")),
-            };
-            ("response", Some(out), error)
+    out.extend_from_slice(b"\"auth\":");
+    serde_json::to_writer(&mut *out, &auth).expect("an audit entry's auth serializes");
+    out.extend_from_slice(b",\"request\":");
+    serde_json::to_writer(&mut *out, &request).expect("an audit entry's request serializes");
+}
+
+/// Serialises the entry of a request before it runs (`denied`: why it will not), appended to
+/// `out` (a buffer the caller reuses); `context` comes from [`format_context`].
+pub fn format_request(context: &[u8], denied: Option<&Error>, out: &mut Vec<u8>) {
+    open_entry("request", context, out);
+    if let Some(e) = denied {
+        out.extend_from_slice(b",\"error\":");
+        serde_json::to_writer(&mut *out, &e.to_string()).expect("a string serializes");
+    }
+    out.push(b'}');
+}
+
+/// Serialises the entry of a request's outcome, appended to `out`.
+pub fn format_response(
+    context: &[u8],
+    route: &Route,
+    outcome: Result<&Option<Response>, &Error>,
+    hasher: &Hasher,
+    opts: FormatOptions,
+    out: &mut Vec<u8>,
+) {
+    let raw_accessor = opts.log_raw || !opts.hmac_accessor;
+    let secret = |v| hashed_or_raw(v, opts.log_raw, hasher);
+    let accessor = |v| hashed_or_raw(v, raw_accessor, hasher);
+    let mut response = ResponseEntry {
+        mount_point: &route.path,
+        mount_type: &route.entry.mount_type,
+        mount_accessor: &route.entry.accessor,
+        mount_class: mount_class(route),
+        ..ResponseEntry::default()
+    };
+    let error = match outcome {
+        Ok(Some(resp)) => {
+            response.data = resp.data.as_ref().map(|map| HashedMap {
+                map,
+                hasher,
+                raw: opts.log_raw,
+            });
+            response.auth = resp.auth.as_ref().map(|a| ResponseAuth {
+                client_token: (!a.client_token.is_empty()).then(|| secret(&a.client_token)),
+                accessor: (!a.accessor.is_empty()).then(|| accessor(&a.accessor)),
+                policies: &a.policies,
+                token_policies: &a.token_policies,
+                metadata: a.metadata.as_ref().filter(|m| !m.is_empty()),
+                entity_id: (!a.entity_id.is_empty()).then_some(a.entity_id.as_str()),
+                token_type: &a.token_type,
+                lease_duration: a.lease_duration,
+            });
+            response.secret = resp.lease.as_ref().map(|l| LeaseEntry {
+                lease_id: &l.lease_id,
+            });
+            response.warnings = (!resp.warnings.is_empty()).then_some(&resp.warnings[..]);
+            None
         }
+        Ok(None) => None,
+        // OpenBao's multierror wording in response entries.
+        Err(e) => Some(format!("1 error occurred:\n\t* {e}\n\n")),
     };
-    let entry = Entry {
-        time: Timestamp(now, SecondsFormat::Nanos),
-        kind,
-        auth,
-        request,
-        response,
-        error,
-    };
-    serde_json::to_writer(out, &entry)
-        .expect("an audit entry of strings, numbers and maps serializes");
+    open_entry("response", context, out);
+    out.extend_from_slice(b",\"response\":");
+    serde_json::to_writer(&mut *out, &response).expect("an audit entry's response serializes");
+    if let Some(e) = error {
+        out.extend_from_slice(b",\"error\":");
+        serde_json::to_writer(&mut *out, &e).expect("a string serializes");
+    }
+    out.push(b'}');
+}
+
+/// `{"time":"...","type":"<kind>",` and the shared context: an entry without its closing brace.
+fn open_entry(kind: &str, context: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"time\":");
+    serde_json::to_writer(&mut *out, &Timestamp(Utc::now(), SecondsFormat::Nanos))
+        .expect("a time serializes");
+    out.extend_from_slice(b",\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",");
+    out.extend_from_slice(context);
+}
+
+fn mount_class(route: &Route) -> &'static str {
+    match route.entry.table {
+        crate::mount::Table::Auth => "auth",
+        crate::mount::Table::Secrets => "secret",
+    }
 }
 
 /// `v` itself when raw, else its hash.
@@ -472,19 +491,6 @@ impl Serialize for Str<'_> {
             Str::Hash(v) => v.as_str(),
         })
     }
-}
-
-#[derive(Serialize)]
-struct Entry<'a> {
-    time: Timestamp,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    auth: AuthEntry<'a>,
-    request: RequestEntry<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response: Option<ResponseEntry<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
 }
 
 #[derive(Serialize, Default)]

@@ -34,7 +34,7 @@ use crate::token::LiveToken;
 pub use chain::Head;
 pub use device::DeviceHealth;
 use device::Writer;
-use entry::{FormatOptions, Hasher, Stage};
+use entry::{FormatOptions, Hasher};
 
 /// An `audit "TYPE" "NAME" { ... }` block of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +68,31 @@ pub struct ChainExport {
     pub chain_key: String,
     /// Where the chain stood when it was exported.
     pub head: Head,
+}
+
+/// What a request's two entries share, per device, kept from its request entry for its
+/// response entry: the request is not cloned to be audited, and its data is hashed once.
+pub struct AuditTrail {
+    devices: Arc<Vec<Arc<Device>>>,
+    /// `"auth":{...},"request":{...}` for each device, in order.
+    contexts: Vec<Vec<u8>>,
+}
+
+/// Room for a typical context (token, accessor, policies, request without large data).
+const CONTEXT_CAPACITY: usize = 1024;
+
+/// Runs `f` on this thread's entry buffer, cleared (entries are formatted and submitted with
+/// no await in between, so the buffer is never held across a suspension).
+fn with_entry_buf<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    ENTRY_BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        let out = f(&mut buf);
+        if buf.capacity() > MAX_KEPT_BUF {
+            *buf = Vec::with_capacity(INITIAL_BUF);
+        }
+        out
+    })
 }
 
 /// Fans audit entries out to the configured devices.
@@ -170,22 +195,58 @@ impl AuditBroker {
         self.stop_devices();
     }
 
-    /// Records a request before it runs; `denied` is the authorisation error, if any.
+    /// Records a request before it runs; `denied` is the authorisation error, if any. The
+    /// trail it returns records the request's outcome with [`AuditBroker::log_response`].
     pub async fn log_request(
         &self,
         record: &AuditRecord<'_>,
         denied: Option<&Error>,
-    ) -> Result<(), Error> {
-        self.log(record, &Stage::Request { denied }).await
+    ) -> Result<AuditTrail, Error> {
+        let devices = self.devices.load_full();
+        let started = tokio::time::Instant::now();
+        let mut contexts = Vec::with_capacity(devices.len());
+        let mut recorded = 0;
+        for d in devices.iter() {
+            let mut context = Vec::with_capacity(CONTEXT_CAPACITY);
+            entry::format_context(record, &d.hasher, d.format, &mut context);
+            let submitted = with_entry_buf(|buf| {
+                entry::format_request(&context, denied, buf);
+                d.writer.submit(buf)
+            });
+            if d.writer.wait(submitted, started + d.timeout).await {
+                recorded += 1;
+            }
+            contexts.push(context);
+        }
+        if recorded == 0 {
+            // Fail closed, as OpenBao: no device recorded it, so it does not run.
+            return Err(Error::internal("no audit device could record the request"));
+        }
+        Ok(AuditTrail { devices, contexts })
     }
 
-    /// Records the outcome of a request.
+    /// Records the outcome of a request, on the devices that recorded the request.
     pub async fn log_response(
         &self,
-        record: &AuditRecord<'_>,
+        trail: &AuditTrail,
+        route: &Route,
         outcome: Result<&Option<Response>, &Error>,
     ) -> Result<(), Error> {
-        self.log(record, &Stage::Response { outcome }).await
+        let started = tokio::time::Instant::now();
+        let mut recorded = 0;
+        for (d, context) in trail.devices.iter().zip(&trail.contexts) {
+            let submitted = with_entry_buf(|buf| {
+                entry::format_response(context, route, outcome, &d.hasher, d.format, buf);
+                d.writer.submit(buf)
+            });
+            if d.writer.wait(submitted, started + d.timeout).await {
+                recorded += 1;
+            }
+        }
+        if recorded == 0 {
+            return Err(Error::internal("no audit device could record the response"));
+        }
+        Ok(())
     }
 
     /// Reopens every device's file (and reconnects sockets): SIGHUP, after logrotate moved the
@@ -316,34 +377,6 @@ impl AuditBroker {
             .collect();
         self.devices.store(Arc::new(list));
         tracing::info!(path = %path, "audit device disabled");
-        Ok(())
-    }
-
-    async fn log(&self, record: &AuditRecord<'_>, stage: &Stage<'_>) -> Result<(), Error> {
-        let devices = self.devices.load_full();
-        let started = tokio::time::Instant::now();
-        let mut recorded = 0;
-        for d in devices.iter() {
-            // Formatted into this thread's buffer and sealed before any await: no allocation
-            // per entry, and the buffer is never held across a suspension.
-            let submitted = ENTRY_BUF.with(|buf| {
-                let mut buf = buf.borrow_mut();
-                buf.clear();
-                entry::format_into(record, stage, &d.hasher, d.format, &mut buf);
-                let submitted = d.writer.submit(&buf);
-                if buf.capacity() > MAX_KEPT_BUF {
-                    *buf = Vec::with_capacity(INITIAL_BUF);
-                }
-                submitted
-            });
-            if d.writer.wait(submitted, started + d.timeout).await {
-                recorded += 1;
-            }
-        }
-        if recorded == 0 {
-            // Fail closed, as OpenBao: no device recorded it, so it does not run.
-            return Err(Error::internal("no audit device could record the request"));
-        }
         Ok(())
     }
 
@@ -642,9 +675,14 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("hmac-sha256:"));
-        assert!(entries
+        // The response entry repeats the request entry's auth and request (data included).
+        let response = entries
             .iter()
-            .any(|e| e["type"] == "response" && e["request"]["path"] == "secret/data/app"));
+            .find(|e| e["type"] == "response" && e["request"]["path"] == "secret/data/app")
+            .expect("the write's outcome was audited");
+        assert_eq!(response["auth"], write["auth"]);
+        assert_eq!(response["request"], write["request"]);
+        assert_eq!(response["response"]["mount_type"], "kv");
         assert!(matches!(
             verify_files(&core, "file", &[&log]),
             chain::Verdict::Ok { .. }
