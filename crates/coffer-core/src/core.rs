@@ -431,7 +431,15 @@ impl Core {
             Target::Backend(backend) => {
                 let login_path = (route.entry.table == Table::Auth)
                     .then(|| format!("{}{}", route.path, req.path));
-                let issuer = expiration::Issuer::of(route, &req, live.as_deref());
+                // What registering a lease needs from the request, which the backend consumes;
+                // the issuer itself is made only if the response carries a lease.
+                let lease_source = expiration::Issuer::may_issue(route).then(|| {
+                    let ttls = MountTtls {
+                        default: req.default_lease_ttl,
+                        max: req.max_lease_ttl,
+                    };
+                    (req.path.clone(), ttls)
+                });
                 let mut resp = backend.handle(req, route.view.as_ref()).await?;
                 // A response of an auth method that carries `auth` is a login: mint its token.
                 if let (Some(path), Some(resp)) = (login_path, resp.as_mut()) {
@@ -441,11 +449,14 @@ impl Core {
                     }
                 }
                 // A secret with a lease: the expiration manager takes it over.
-                if let (Some(issuer), Some(resp)) = (issuer, resp.as_mut()) {
-                    state
-                        .expiration
-                        .register(issuer, backend.as_ref(), route.view.as_ref(), resp)
-                        .await?;
+                if let (Some((rel, ttls)), Some(resp)) = (lease_source, resp.as_mut()) {
+                    if resp.lease.is_some() {
+                        let issuer = expiration::Issuer::of(route, &rel, ttls, live.as_deref());
+                        state
+                            .expiration
+                            .register(issuer, backend.as_ref(), route.view.as_ref(), resp)
+                            .await?;
+                    }
                 }
                 Ok(resp)
             }

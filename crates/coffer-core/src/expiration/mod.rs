@@ -28,7 +28,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use coffer_sdk::{Backend, Error, Lease, Request, Response, Storage};
+use coffer_sdk::{Backend, Error, Lease, Response, Storage};
 use coffer_storage::Op;
 use rand::distributions::{Alphanumeric, DistString};
 use rand::Rng;
@@ -97,21 +97,26 @@ pub(crate) struct Issuer {
 }
 
 impl Issuer {
-    /// `None` for mounts whose leases are TTL hints and never registered: kv, as OpenBao's
-    /// non-leased passthrough.
-    pub(crate) fn of(route: &Route, req: &Request, token: Option<&LiveToken>) -> Option<Issuer> {
-        if matches!(route.entry.mount_type.as_str(), "kv" | "generic") {
-            return None;
-        }
-        Some(Issuer {
-            path: format!("{}{}", route.path, req.path),
+    /// Whether responses of this mount may carry leases to register: not kv, whose leases are
+    /// TTL hints (OpenBao's non-leased passthrough).
+    pub(crate) fn may_issue(route: &Route) -> bool {
+        !matches!(route.entry.mount_type.as_str(), "kv" | "generic")
+    }
+
+    /// The issuer of a lease of the request at `rel` (relative to the route), made only once
+    /// a response carries a lease.
+    pub(crate) fn of(
+        route: &Route,
+        rel: &str,
+        ttls: MountTtls,
+        token: Option<&LiveToken>,
+    ) -> Issuer {
+        Issuer {
+            path: format!("{}{rel}", route.path),
             token_hash: token.map(|t| t.entry.hash.clone()).unwrap_or_default(),
             mount: route.entry.clone(),
-            ttls: MountTtls {
-                default: req.default_lease_ttl,
-                max: req.max_lease_ttl,
-            },
-        })
+            ttls,
+        }
     }
 }
 
